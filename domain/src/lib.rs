@@ -1,0 +1,1 @@
+//! Pure journey rules of Masar.

@@ -1,0 +1,4 @@
+//! Read side of Masar.
+pub mod database;
+#[cfg(feature = "testing")]
+pub mod testing;
