@@ -1,1 +1,5 @@
-//! Masar server.
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod server;
+pub mod write;

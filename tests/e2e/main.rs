@@ -1,1 +1,8 @@
-//! End-to-end tests.
+//! End-to-end tests: the real `masar` binary, started as a separate process against real
+//! PostgreSQL, driven over HTTP only — as an operator or a partner NGO's client would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod cli;
+mod health;
