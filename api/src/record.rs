@@ -51,7 +51,7 @@ pub struct SubmissionOutcome {
 }
 
 impl SubmissionOutcome {
-    fn stored(event_id: EventId, status: SubmissionStatus, sequence: i64) -> Self {
+    pub(crate) fn stored(event_id: EventId, status: SubmissionStatus, sequence: i64) -> Self {
         Self {
             event_id,
             status,
@@ -60,7 +60,12 @@ impl SubmissionOutcome {
         }
     }
 
-    fn rejected(event_id: EventId, code: ErrorCode, message: String, field: Option<&str>) -> Self {
+    pub(crate) fn rejected(
+        event_id: EventId,
+        code: ErrorCode,
+        message: String,
+        field: Option<&str>,
+    ) -> Self {
         Self {
             event_id,
             status: SubmissionStatus::Rejected,
@@ -186,15 +191,7 @@ async fn classify_known(
                     sequence,
                 )))
             } else {
-                Ok(Some(SubmissionOutcome::rejected(
-                    event_id,
-                    ErrorCode::EventIdReused,
-                    format!(
-                        "event id {event_id} is already used by another stream: generate a new \
-                         event id for this event"
-                    ),
-                    Some("eventId"),
-                )))
+                Ok(Some(reused(event_id)))
             }
         }
         Err(error) => {
@@ -204,7 +201,21 @@ async fn classify_known(
     }
 }
 
-fn internal(event_id: EventId, message: &str) -> SubmissionOutcome {
+/// EVENT_ID_REUSED for `event_id`.
+pub(crate) fn reused(event_id: EventId) -> SubmissionOutcome {
+    SubmissionOutcome::rejected(
+        event_id,
+        ErrorCode::EventIdReused,
+        format!(
+            "event id {event_id} is already used by another stream: generate a new event id \
+             for this event"
+        ),
+        Some("eventId"),
+    )
+}
+
+/// INTERNAL for `event_id`: nothing was recorded, the client may submit it again.
+pub(crate) fn internal(event_id: EventId, message: &str) -> SubmissionOutcome {
     SubmissionOutcome::rejected(
         event_id,
         ErrorCode::Internal,
