@@ -1,12 +1,17 @@
 //! The `masar` command line: one `Command` enum, one module per subcommand.
 
+mod erase;
+mod keys;
 mod migrate;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use masar_projections::database::{self, Database, DatabaseConfig};
+
+use crate::privacy::{KeyStore, MasterKeyError, MasterKeySource, PersonalDataVault, SecretText};
 
 /// Masar: an event-sourced beneficiary journey tracker for migrant-inclusion programmes.
 #[derive(Debug, Parser)]
@@ -42,6 +47,28 @@ pub struct Config {
         global = true
     )]
     pub db_max_connections: u32,
+    /// The master key that wraps every beneficiary's personal data key: base64 of 32 random
+    /// bytes (`masar keys generate`). Prefer the environment variable or
+    /// --master-key-file: a value on the command line is visible to other local users.
+    /// Wins over --master-key-file.
+    #[arg(
+        long,
+        env = "MASAR_MASTER_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub master_key: Option<SecretText>,
+    /// File holding the master key (base64), readable by masar only. Without a master key and
+    /// without DATABASE_URL, <data-dir>/master.key is generated (0600) and used; with
+    /// DATABASE_URL, one of the two is required by commands that read personal data.
+    #[arg(
+        long,
+        env = "MASAR_MASTER_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -57,6 +84,29 @@ impl Config {
         };
         Ok(database::open(&config).await?)
     }
+
+    /// Where the master key comes from: MASAR_MASTER_KEY, else MASAR_MASTER_KEY_FILE, else
+    /// (embedded default only) the generated `<data-dir>/master.key`.
+    pub fn master_key_source(&self) -> Result<MasterKeySource, MasterKeyError> {
+        let embedded = self
+            .database_url
+            .as_deref()
+            .is_none_or(|url| url.trim().is_empty())
+            .then_some(self.data_dir.as_path());
+        MasterKeySource::resolve(
+            self.master_key.as_ref(),
+            self.master_key_file.as_deref(),
+            embedded,
+        )
+    }
+
+    /// The personal data vault over `database`, with the configured master key (generated
+    /// for the embedded default if missing).
+    pub async fn open_vault(&self, database: &Database) -> anyhow::Result<PersonalDataVault> {
+        let source = self.master_key_source()?;
+        let master = source.load(&KeyStore::new(database.pool.clone())).await?;
+        Ok(PersonalDataVault::new(database.pool.clone(), master))
+    }
 }
 
 /// The subcommands of `shared/contract/CLI.md`.
@@ -66,6 +116,14 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply pending migrations and exit.
     Migrate,
+    /// Crypto-shred a beneficiary's personal data: destroy their data key and record
+    /// PersonalDataErased (who, when, why). Every other fact stays; the hash chain still
+    /// verifies.
+    Erase(erase::EraseArgs),
+    /// Manage the master key of personal data: generate one, rotate it.
+    Keys(keys::KeysArgs),
+    /// Issue or revoke API tokens (`token issue` bootstraps the first ADMIN).
+    Token(token::TokenArgs),
 }
 
 impl Cli {
@@ -74,6 +132,9 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(&self.config, args).await,
             Command::Migrate => migrate::run(&self.config).await,
+            Command::Erase(args) => erase::run(&self.config, args).await,
+            Command::Keys(args) => keys::run(&self.config, args).await,
+            Command::Token(args) => token::run(&self.config, args).await,
         }
     }
 }
