@@ -60,7 +60,7 @@ pub struct Config {
     )]
     pub master_key: Option<SecretText>,
     /// File holding the master key (base64), readable by masar only. Without a master key and
-    /// without DATABASE_URL, <data-dir>/master.key is generated (0600) and used; with
+    /// without DATABASE_URL, master.key in the data directory is generated (0600) and used; with
     /// DATABASE_URL, one of the two is required by commands that read personal data.
     #[arg(
         long,
