@@ -2,8 +2,11 @@
 //! PostgreSQL, driven over HTTP only — as an operator or a partner NGO's client would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../api/tests/common/mod.rs"]
+mod common;
 mod helpers;
 
 mod cli;
+mod erase_cli;
 mod health;
 mod token_cli;
