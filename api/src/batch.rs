@@ -27,7 +27,10 @@ use masar_domain::ids::EventId;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::record::{internal, record_journey_event, reused, SubmissionOutcome, SubmissionStatus};
+use crate::record::{
+    complete_consent_withdrawal, decide_and_store, internal, reused, SubmissionOutcome,
+    SubmissionStatus,
+};
 use crate::write::{Envelope, WriteSide};
 
 /// Most items one `recordJourneyEvents` call may carry.
@@ -219,8 +222,7 @@ pub async fn record_batch(
                                 .collect();
                             for index in of_stream {
                                 outcomes[index] = Some(
-                                    record_journey_event(write, items[index].clone(), token_id)
-                                        .await,
+                                    decide_and_store(write, items[index].clone(), token_id).await,
                                 );
                             }
                         }
@@ -248,13 +250,13 @@ pub async fn record_batch(
         }
     }
 
-    outcomes
-        .into_iter()
-        .zip(items.iter())
-        .map(|(outcome, item)| {
-            outcome.unwrap_or_else(|| internal(item.event_id, "the event was not processed"))
-        })
-        .collect()
+    let mut results = Vec::with_capacity(items.len());
+    for (outcome, item) in outcomes.into_iter().zip(items.iter()) {
+        let outcome =
+            outcome.unwrap_or_else(|| internal(item.event_id, "the event was not processed"));
+        results.push(complete_consent_withdrawal(write, item, outcome).await);
+    }
+    results
 }
 
 fn accept(

@@ -7,12 +7,14 @@
 use cqrs_es::Aggregate;
 use cqrs_es::AggregateError;
 use masar_domain::beneficiary::{
-    Beneficiary, BeneficiaryCommand, BeneficiaryError, RecordJourneyEvent,
+    Beneficiary, BeneficiaryCommand, BeneficiaryError, JourneyFact, RecordJourneyEvent,
 };
 use masar_domain::ids::EventId;
+use masar_domain::values::ConsentScope;
 use masar_domain::ErrorCode;
 use uuid::Uuid;
 
+use crate::privacy::KeyStore;
 use crate::write::{locate_event, retry_on_conflict, Envelope, EventLocation, WriteSide};
 
 /// What happened to one submitted event.
@@ -81,6 +83,15 @@ impl SubmissionOutcome {
 
 /// Records one journey event. `token_id` is the API token that submits it, if any.
 pub async fn record_journey_event(
+    write: &WriteSide,
+    submission: RecordJourneyEvent,
+    token_id: Option<Uuid>,
+) -> SubmissionOutcome {
+    let outcome = decide_and_store(write, submission.clone(), token_id).await;
+    complete_consent_withdrawal(write, &submission, outcome).await
+}
+
+pub(crate) async fn decide_and_store(
     write: &WriteSide,
     submission: RecordJourneyEvent,
     token_id: Option<Uuid>,
@@ -197,6 +208,45 @@ async fn classify_known(
         Err(error) => {
             tracing::error!(error = %error, "looking up an event id failed");
             Err(internal(event_id, "the event log could not be read"))
+        }
+    }
+}
+
+/// After a `ConsentWithdrawn` that names `DATA_PROCESSING` is stored (ACCEPTED, or DUPLICATE
+/// on a resubmission), the beneficiary's personal data key is destroyed: withdrawing consent
+/// to processing erases the personal data, as `erasePersonalData` does. Destroying is
+/// idempotent, so when it fails the item is reported INTERNAL — the event is stored, and
+/// submitting it again (DUPLICATE) completes the erasure.
+pub(crate) async fn complete_consent_withdrawal(
+    write: &WriteSide,
+    submission: &RecordJourneyEvent,
+    outcome: SubmissionOutcome,
+) -> SubmissionOutcome {
+    let withdraws = matches!(
+        &submission.fact,
+        JourneyFact::ConsentWithdrawn { scopes } if scopes.contains(&ConsentScope::DataProcessing)
+    );
+    if !withdraws || outcome.status == SubmissionStatus::Rejected {
+        return outcome;
+    }
+    let keys = KeyStore::new(write.pool.clone());
+    match keys.destroy(submission.beneficiary_id).await {
+        Ok(_) => {
+            if let Err(error) = keys.vacuum().await {
+                tracing::warn!(error = %error, "vacuum of personal_data_keys failed");
+            }
+            outcome
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "destroying a personal data key failed");
+            SubmissionOutcome::rejected(
+                outcome.event_id,
+                ErrorCode::Internal,
+                "the consent withdrawal is recorded, but the personal data could not be erased \
+                 yet: submit the same event again to complete the erasure"
+                    .to_owned(),
+                None,
+            )
         }
     }
 }

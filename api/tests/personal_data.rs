@@ -314,3 +314,71 @@ async fn rotation_rewraps_every_key_without_touching_events() {
         );
     }
 }
+
+#[tokio::test]
+async fn withdrawing_data_processing_consent_erases_the_personal_data_on_both_paths() {
+    let db = fresh_database().await;
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let vault = PersonalDataVault::new(db.pool.clone(), MasterKey::generate());
+    let single = BeneficiaryId::new(Uuid::new_v4());
+    let batched = BeneficiaryId::new(Uuid::new_v4());
+    let kept = BeneficiaryId::new(Uuid::new_v4());
+    for id in [single, batched, kept] {
+        identify_with_personal_data(&write, &vault, id).await;
+    }
+    let withdraw = |id, scopes: BTreeSet<ConsentScope>| {
+        let BeneficiaryCommand::Record(submission) =
+            command(id, 2, JourneyFact::ConsentWithdrawn { scopes }).1
+        else {
+            unreachable!()
+        };
+        submission
+    };
+    let outcome = record_journey_event(
+        &write,
+        withdraw(single, BTreeSet::from([ConsentScope::DataProcessing])),
+        None,
+    )
+    .await;
+    assert_eq!(outcome.status, SubmissionStatus::Accepted);
+    let outcomes = masar::batch::record_batch(
+        &write,
+        vec![
+            withdraw(
+                batched,
+                BTreeSet::from([ConsentScope::DataProcessing, ConsentScope::FollowUpContact]),
+            ),
+            withdraw(kept, BTreeSet::from([ConsentScope::FollowUpContact])),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == SubmissionStatus::Accepted),
+        "{outcomes:?}"
+    );
+
+    for (id, erased) in [(single, true), (batched, true), (kept, false)] {
+        let state = beneficiary(&db.pool, id).await;
+        assert_eq!(vault.keys().exists(id).await.unwrap(), !erased, "{id}");
+        let sealed = {
+            let rows = read_stream(&db.pool, "Beneficiary", &id.to_string())
+                .await
+                .unwrap();
+            let first: BeneficiaryEvent = serde_json::from_value(rows[0].payload.clone()).unwrap();
+            match first.fact {
+                JourneyFact::Identified { personal_data, .. } => personal_data.unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(
+            vault.open(id, &sealed).await.unwrap().is_some(),
+            !erased,
+            "{id}"
+        );
+        assert_eq!(state.stage(), Some(Stage::Sensitised));
+    }
+}
