@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{admin, command, identified, sensitised, set_up};
+use common::{admin, command, identified_with, sensitised, set_up};
 use masar::privacy::{erase, ErasureRequest, MasterKey, PersonalData, PersonalDataVault};
 use masar::record::{record_journey_event, SubmissionStatus};
 use masar::write::WriteSide;
@@ -35,36 +35,7 @@ async fn identify_with_personal_data(
     id: BeneficiaryId,
 ) {
     let sealed = vault.seal(id, &personal_data()).await.unwrap();
-    let JourneyFact::Identified {
-        programme_code,
-        sex,
-        birth_year,
-        nationality,
-        legal_status,
-        region,
-        city,
-        channel,
-        household_with_children,
-        education_level,
-        ..
-    } = identified()
-    else {
-        unreachable!()
-    };
-    let fact = JourneyFact::Identified {
-        programme_code,
-        sex,
-        birth_year,
-        nationality,
-        legal_status,
-        region,
-        city,
-        channel,
-        household_with_children,
-        education_level,
-        consent: BTreeSet::from([ConsentScope::DataProcessing]),
-        personal_data: Some(sealed),
-    };
+    let fact = identified_with(BTreeSet::from([ConsentScope::DataProcessing]), Some(sealed));
     for (days, fact) in [(0, fact), (1, sensitised("droits du travail"))] {
         let BeneficiaryCommand::Record(submission) = command(id, days, fact).1 else {
             unreachable!()
@@ -156,36 +127,10 @@ async fn personal_data_without_consent_is_refused_on_the_personal_data_field() {
     let vault = PersonalDataVault::new(db.pool.clone(), MasterKey::generate());
     let id = BeneficiaryId::new(Uuid::new_v4());
     let sealed = vault.seal(id, &personal_data()).await.unwrap();
-    let JourneyFact::Identified {
-        programme_code,
-        sex,
-        birth_year,
-        nationality,
-        legal_status,
-        region,
-        city,
-        channel,
-        household_with_children,
-        education_level,
-        ..
-    } = identified()
-    else {
-        unreachable!()
-    };
-    let fact = JourneyFact::Identified {
-        programme_code,
-        sex,
-        birth_year,
-        nationality,
-        legal_status,
-        region,
-        city,
-        channel,
-        household_with_children,
-        education_level,
-        consent: BTreeSet::from([ConsentScope::FollowUpContact]),
-        personal_data: Some(sealed),
-    };
+    let fact = identified_with(
+        BTreeSet::from([ConsentScope::FollowUpContact]),
+        Some(sealed),
+    );
     let BeneficiaryCommand::Record(submission) = command(id, 0, fact).1 else {
         unreachable!()
     };

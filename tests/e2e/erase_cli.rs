@@ -7,13 +7,13 @@ use std::process::Command;
 use masar::privacy::{MasterKey, PersonalData, PersonalDataVault};
 use masar::record::record_journey_event;
 use masar::write::WriteSide;
-use masar_domain::beneficiary::{BeneficiaryCommand, JourneyFact};
+use masar_domain::beneficiary::BeneficiaryCommand;
 use masar_domain::ids::BeneficiaryId;
 use masar_domain::values::ConsentScope;
 use masar_projections::testing::fresh_database;
 use uuid::Uuid;
 
-use crate::common::{command, identified, set_up};
+use crate::common::{command, identified_with, set_up};
 use crate::helpers::MASAR;
 
 fn masar(args: &[&str], url: &str, key: &MasterKey) -> std::process::Output {
@@ -48,16 +48,7 @@ async fn erase_and_rotate_from_the_command_line() {
     let id = BeneficiaryId::new(Uuid::new_v4());
     let data = PersonalData::new(Some("Ousmane Qxw".into()), None, None).unwrap();
     let sealed = vault.seal(id, &data).await.unwrap();
-    let mut fact = identified();
-    if let JourneyFact::Identified {
-        consent,
-        personal_data,
-        ..
-    } = &mut fact
-    {
-        *consent = BTreeSet::from([ConsentScope::DataProcessing]);
-        *personal_data = Some(sealed);
-    }
+    let fact = identified_with(BTreeSet::from([ConsentScope::DataProcessing]), Some(sealed));
     let BeneficiaryCommand::Record(submission) = command(id, 0, fact).1 else {
         unreachable!()
     };

@@ -165,3 +165,21 @@ pub async fn record(
         .unwrap();
     envelope
 }
+
+/// `identified()` with the given consent and sealed personal data.
+pub fn identified_with(
+    consent: BTreeSet<masar_domain::values::ConsentScope>,
+    sealed: Option<masar_domain::values::EncryptedPersonalData>,
+) -> JourneyFact {
+    let mut fact = identified();
+    if let JourneyFact::Identified {
+        consent: given,
+        personal_data,
+        ..
+    } = &mut fact
+    {
+        *given = consent;
+        *personal_data = sealed;
+    }
+    fact
+}
