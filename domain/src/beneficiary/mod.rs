@@ -583,11 +583,22 @@ impl Beneficiary {
         if !actor.role.may_write() {
             return Err(BeneficiaryError::Forbidden { role: actor.role });
         }
-        let identification = self.identified().ok_or(BeneficiaryError::NotIdentified)?;
-        if actor.role == Role::Partner && actor.organisation != identification.partner {
+        // A retracted identification still holds its ciphertext in the log: it can be erased
+        // too, by whoever recorded the latest identification.
+        let owner = match self.identified() {
+            Some(identification) => identification.partner.clone(),
+            None => self
+                .journey()
+                .iter()
+                .rev()
+                .find(|record| matches!(record.fact, JourneyFact::Identified { .. }))
+                .map(|record| record.recorded_by.clone())
+                .ok_or(BeneficiaryError::NotIdentified)?,
+        };
+        if actor.role == Role::Partner && actor.organisation != owner {
             return Err(BeneficiaryError::NotResponsible {
                 organisation: actor.organisation,
-                identified_by: identification.partner.clone(),
+                identified_by: owner,
             });
         }
         let reason = trim_text(reason);

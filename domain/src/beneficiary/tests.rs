@@ -1153,6 +1153,20 @@ fn an_admin_or_the_identifying_partner_erases_personal_data() {
 }
 
 #[test]
+fn personal_data_of_a_retracted_identification_can_still_be_erased() {
+    let events = vec![identified(), ev(2, 1, retracted(ID))];
+    given(events.clone())
+        .when(erase(remess(), 3, "asked by the beneficiary"))
+        .then_expect_events(vec![erased(3, "REMESS")]);
+    given(events)
+        .when(erase(enabel(), 3, "asked"))
+        .then_expect_error(BeneficiaryError::NotResponsible {
+            organisation: OrganisationCode::parse("ENABEL").unwrap(),
+            identified_by: OrganisationCode::parse("REMESS").unwrap(),
+        });
+}
+
+#[test]
 fn nobody_else_erases_personal_data() {
     // Not even an organisation the beneficiary was referred to.
     given(vec![identified(), ev(2, 1, referred(Some("ENABEL")))])
