@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod batch;
 pub mod cli;
+pub mod graphql;
 pub mod privacy;
 pub mod record;
 pub mod server;

@@ -1,33 +1,107 @@
-//! The HTTP application: routes, and serving them with graceful shutdown.
+//! The HTTP application: routes, limits, and serving them with graceful shutdown.
+//!
+//! - `GET /health`: the database's state and the log head;
+//! - `POST /graphql`, `GET /graphql` (GraphiQL), `GET /graphql/ws`: see [`crate::graphql`].
+//!
+//! Every request body is limited to [`MAX_BODY_BYTES`] and every request to
+//! [`ServerOptions::request_timeout`] (408 after it).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use sqlx::PgPool;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::TokenStore;
+use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
+use crate::privacy::PersonalDataVault;
+use crate::write::{DirectoryError, WriteSide};
+
+pub use crate::graphql::MAX_BODY_BYTES;
+
+/// How long a request may take before it is answered 408 Request Timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the server is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The GraphQL schema's options (introspection, depth and complexity limits).
+    pub schema: SchemaOptions,
+    /// How long a request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            schema: SchemaOptions::default(),
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
 
 /// State shared by every request.
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
     pub pool: PgPool,
+    /// The GraphQL schema and what authenticates its requests.
+    pub graphql: GraphqlState,
+    /// How the server is set up.
+    pub options: ServerOptions,
+}
+
+impl AppState {
+    /// Wires the write side to `pool` (loading the directory of programmes and organisations)
+    /// and builds the schema. `vault` is `None` when no master key is configured: personal
+    /// data is then neither recorded nor read.
+    pub async fn new(
+        pool: PgPool,
+        vault: Option<PersonalDataVault>,
+        options: ServerOptions,
+    ) -> Result<AppState, DirectoryError> {
+        let write = WriteSide::new(pool.clone()).await?;
+        let tokens = TokenStore::new(pool.clone());
+        let context = ApiContext {
+            write,
+            tokens: tokens.clone(),
+            vault,
+        };
+        Ok(AppState {
+            graphql: GraphqlState {
+                schema: graphql::build_schema(context, options.schema),
+                tokens,
+            },
+            pool,
+            options,
+        })
+    }
 }
 
 /// Builds the application without binding a socket, so tests can serve it on port 0.
-pub fn build_app(pool: PgPool) -> Router {
+pub fn build_app(state: AppState) -> Router {
+    let timeout = state.options.request_timeout;
     Router::new()
         .route("/health", get(health))
-        .with_state(AppState { pool })
+        .with_state(state.pool.clone())
+        .merge(graphql::routes(state.graphql))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
 }
 
 /// `GET /health`: 200 with the log head when the database answers, 503 otherwise.
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+async fn health(State(pool): State<PgPool>) -> (StatusCode, Json<serde_json::Value>) {
     let head: Result<i64, sqlx::Error> =
         sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-            .fetch_one(&state.pool)
+            .fetch_one(&pool)
             .await;
     match head {
         Ok(head) => (
@@ -45,13 +119,13 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
 }
 
 /// Serves `build_app` on `listen` until SIGINT or SIGTERM, then drains open requests.
-pub async fn serve(pool: PgPool, listen: SocketAddr) -> anyhow::Result<()> {
+pub async fn serve(state: AppState, listen: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "masar is serving on http://{local}");
-    axum::serve(listener, build_app(pool))
+    axum::serve(listener, build_app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("masar stopped");

@@ -1,10 +1,13 @@
-//! `spawn_app()`: a fresh database, a free port and the real binary.
+//! `spawn_app()`: a fresh database, a free port and the real binary, and a typed GraphQL
+//! client (`app.graphql(query, variables, token)`).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use masar::privacy::MasterKey;
 use masar_projections::testing::{fresh_database, TestDatabase};
+use serde_json::Value;
 
 /// Path of the `masar` binary built for these tests.
 pub const MASAR: &str = env!("CARGO_BIN_EXE_masar");
@@ -52,14 +55,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `masar serve` on a free port against a fresh database and waits until it answers.
+/// Starts `masar serve` on a free port against a fresh database, with a fresh master key,
+/// and waits until it answers.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// [`spawn_app`] with more environment variables for the server.
+pub async fn spawn_app_with(env: &[(&str, &str)]) -> TestApp {
     let db = fresh_database().await;
     let port = free_port();
+    let master_key = MasterKey::generate();
     let process = Command::new(MASAR)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
+        .env("MASAR_MASTER_KEY", master_key.to_base64().as_str())
+        .env_remove("MASAR_MASTER_KEY_FILE")
+        .env_remove("MASAR_GRAPHQL_INTROSPECTION")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -80,5 +94,121 @@ pub async fn spawn_app() -> TestApp {
         db,
         process,
         client,
+    }
+}
+
+/// A GraphQL answer: the HTTP status and the JSON body.
+#[derive(Debug, Clone)]
+pub struct GraphqlResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The body (`data`, `errors`).
+    pub body: Value,
+}
+
+impl GraphqlResponse {
+    /// `data`, after checking there is no error.
+    #[track_caller]
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.status, 200, "{:#}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of every error, in order.
+    pub fn error_codes(&self) -> Vec<String> {
+        self.errors()
+            .iter()
+            .map(|error| {
+                error["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("an error without a code: {error:#}"))
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The errors (empty when there are none).
+    pub fn errors(&self) -> Vec<Value> {
+        self.body["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The single error's code, message and field, checking there is exactly one.
+    #[track_caller]
+    pub fn single_error(&self) -> (String, String, Option<String>) {
+        let errors = self.errors();
+        assert_eq!(errors.len(), 1, "expected one error: {:#}", self.body);
+        let error = &errors[0];
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            error["message"].as_str().unwrap_or_default().to_owned(),
+            error["extensions"]["field"].as_str().map(str::to_owned),
+        )
+    }
+}
+
+impl TestApp {
+    /// `POST /graphql` with `query` and `variables`, as the bearer of `token` (if any).
+    pub async fn graphql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> GraphqlResponse {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("not JSON ({error}), status {status}: {text}"));
+        GraphqlResponse { status, body }
+    }
+
+    /// `masar token issue` against the app's database: the secret. With `organisation_name`,
+    /// the organisation is registered first if needed (the bootstrap of the first ADMIN).
+    pub fn issue_token(
+        &self,
+        organisation: &str,
+        role: &str,
+        organisation_name: Option<&str>,
+    ) -> String {
+        let mut args = vec![
+            "token",
+            "issue",
+            "--organisation",
+            organisation,
+            "--role",
+            role,
+            "--label",
+            "e2e",
+        ];
+        if let Some(name) = organisation_name {
+            args.extend(["--organisation-name", name]);
+        }
+        let output = Command::new(MASAR)
+            .args(&args)
+            .env("DATABASE_URL", &self.db.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 }

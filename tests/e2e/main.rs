@@ -8,5 +8,6 @@ mod helpers;
 
 mod cli;
 mod erase_cli;
+mod graphql;
 mod health;
 mod token_cli;

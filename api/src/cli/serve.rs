@@ -2,7 +2,12 @@
 
 use std::net::SocketAddr;
 
+use masar_projections::database::Database;
+
 use super::Config;
+use crate::graphql::SchemaOptions;
+use crate::privacy::{KeyStore, MasterKeyError, PersonalDataVault};
+use crate::server::{AppState, ServerOptions};
 
 /// Options of `masar serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -10,13 +15,59 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MASAR_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Whether GraphQL introspection queries are answered (GraphiQL and code generators need
+    /// them; the schema is public in shared/contract anyway). `false` turns them off.
+    #[arg(
+        long,
+        env = "MASAR_GRAPHQL_INTROSPECTION",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "true|false"
+    )]
+    pub graphql_introspection: bool,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
 /// embedded server if this process started it).
 pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let database = config.open_database().await?;
-    let result = crate::server::serve(database.pool.clone(), args.listen).await;
+    let result = serve(config, &database, &args).await;
     database.close().await;
     result
+}
+
+async fn serve(config: &Config, database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+    let vault = open_vault(config, database).await?;
+    let options = ServerOptions {
+        schema: SchemaOptions {
+            introspection: args.graphql_introspection,
+            ..SchemaOptions::default()
+        },
+        ..ServerOptions::default()
+    };
+    let state = AppState::new(database.pool.clone(), vault, options).await?;
+    crate::server::serve(state, args.listen).await
+}
+
+/// The personal data vault, or `None` (with a warning) when no master key is configured: the
+/// server then refuses to record or read personal data, and serves everything else. A master
+/// key that is configured but cannot be read stops the server.
+async fn open_vault(
+    config: &Config,
+    database: &Database,
+) -> anyhow::Result<Option<PersonalDataVault>> {
+    let source = match config.master_key_source() {
+        Ok(source) => source,
+        Err(MasterKeyError::Missing) => {
+            tracing::warn!(
+                "no master key configured (MASAR_MASTER_KEY or MASAR_MASTER_KEY_FILE): personal \
+                 data will be neither recorded nor read"
+            );
+            return Ok(None);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let master = source.load(&KeyStore::new(database.pool.clone())).await?;
+    tracing::info!(master_key.id = master.id(), "personal data vault ready");
+    Ok(Some(PersonalDataVault::new(database.pool.clone(), master)))
 }

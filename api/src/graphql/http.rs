@@ -1,0 +1,195 @@
+//! GraphQL over HTTP: `POST /graphql` (application/json), the GraphiQL page at
+//! `GET /graphql`, and subscriptions over WebSocket (graphql-ws) at `/graphql/ws`.
+//!
+//! Every request is authenticated first, from `Authorization: Bearer <token>` (on a
+//! WebSocket, from the `Authorization` field of `connection_init`'s payload): without a live
+//! token nothing is parsed or executed, and the answer is one UNAUTHENTICATED error.
+
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use masar_domain::ErrorCode;
+
+use super::error::{ensure_codes, ApiError};
+use super::schema::MasarSchema;
+use crate::auth::{principal_from_headers, TokenStore};
+
+/// Largest request body accepted, in bytes (2 MiB: a full batch of 1000 events fits).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What the GraphQL routes need.
+#[derive(Clone)]
+pub struct GraphqlState {
+    /// The schema, with its data.
+    pub schema: MasarSchema,
+    /// API tokens, to authenticate requests.
+    pub tokens: TokenStore,
+}
+
+/// The GraphQL routes: `/graphql` (POST: queries and mutations; GET: GraphiQL) and
+/// `/graphql/ws` (subscriptions).
+pub fn routes(state: GraphqlState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .with_state(state)
+}
+
+/// `GET /graphql`: the GraphiQL IDE. Its scripts and styles still load from a CDN
+/// (unpkg.com); send the token in its Headers pane as `{"Authorization": "Bearer …"}`.
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Masar GraphQL")
+            .finish(),
+    )
+}
+
+/// `POST /graphql`.
+async fn graphql_post(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError::new(
+                    ErrorCode::BatchTooLarge,
+                    format!(
+                        "the request body is larger than {} MiB: send fewer events per request",
+                        MAX_BODY_BYTES / (1024 * 1024)
+                    ),
+                ),
+            );
+        }
+        Err(rejection) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ApiError::new(
+                    ErrorCode::Validation,
+                    format!("the request body could not be read: {rejection}"),
+                ),
+            );
+        }
+    };
+    let principal = match principal_from_headers(&state.tokens, &headers).await {
+        Ok(principal) => principal,
+        Err(error) => return error_response(StatusCode::OK, error.into()),
+    };
+    if !is_json(&headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::new(
+                ErrorCode::Validation,
+                "send the GraphQL request as JSON, with `Content-Type: application/json`",
+            ),
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ApiError::new(
+                    ErrorCode::Validation,
+                    format!(
+                        "the body is not one GraphQL request (a JSON object with `query`, and \
+                         optionally `variables` and `operationName`): {error}"
+                    ),
+                ),
+            );
+        }
+    };
+    // `execute_stream` answers queries and mutations with one response, and a subscription
+    // with the subscription's own answer rather than "not supported on this transport".
+    let response = state
+        .schema
+        .execute_stream(request.data(principal))
+        .next()
+        .await;
+    let mut response = match response {
+        Some(response) => response,
+        None => async_graphql::Response::from_errors(vec![ApiError::internal(
+            "executing a GraphQL request",
+            &"no response",
+        )
+        .into_server_error()]),
+    };
+    ensure_codes(&mut response);
+    json_response(StatusCode::OK, &response)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn error_response(status: StatusCode, error: ApiError) -> Response {
+    let response = async_graphql::Response::from_errors(vec![error.into_server_error()]);
+    json_response(status, &response)
+}
+
+fn json_response(status: StatusCode, response: &async_graphql::Response) -> Response {
+    match serde_json::to_vec(response) {
+        Ok(body) => (
+            status,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "serialising a GraphQL response failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `GET /graphql/ws`: graphql-ws (and the older subscriptions-transport-ws). The token comes
+/// in `connection_init`'s payload, as `{"Authorization": "Bearer <token>"}`.
+async fn graphql_ws(
+    State(state): State<GraphqlState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let GraphqlState { schema, tokens } = state;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let mut headers = HeaderMap::new();
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|value| HeaderValue::from_str(value).ok());
+                    if let Some(token) = token {
+                        headers.insert(AUTHORIZATION, token);
+                    }
+                    let principal = principal_from_headers(&tokens, &headers)
+                        .await
+                        .map_err(ApiError::from)?;
+                    let mut data = Data::default();
+                    data.insert(principal);
+                    Ok(data)
+                })
+                .serve()
+        })
+}

@@ -1,0 +1,47 @@
+//! Masar's GraphQL API: the schema of `shared/contract/schema.graphql`, served over HTTP.
+//!
+//! - [`schema`]: the root types, the query limits, and [`ApiContext`], what resolvers reach;
+//!   the schema builds without HTTP or a database ([`sdl`]).
+//! - [`query`], [`mutation`], [`subscription`]: the resolvers — adapters that parse input
+//!   into domain values ([`inputs`]), ask the access policy (`crate::auth::Access`), run a
+//!   command or read the streams ([`reads`]), and build the contract's types ([`types`],
+//!   [`enums`], [`scalars`]).
+//! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
+//! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
+
+pub mod enums;
+pub mod error;
+pub mod http;
+pub mod inputs;
+pub mod mutation;
+pub mod query;
+pub mod reads;
+pub mod scalars;
+pub mod schema;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::Context;
+use masar_domain::ErrorCode;
+
+pub use self::error::ApiError;
+pub use self::http::{routes, GraphqlState, MAX_BODY_BYTES};
+pub use self::schema::{build_schema, sdl, ApiContext, MasarSchema, SchemaOptions};
+
+use crate::auth::Principal;
+
+/// The authenticated caller of the request (put in the request's data by [`http`]).
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError> {
+    ctx.data::<Principal>().map_err(|_| {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "no API token: send the header `Authorization: Bearer <token>`",
+        )
+    })
+}
+
+/// What resolvers reach (the schema's data).
+pub(crate) fn api<'a>(ctx: &Context<'a>) -> Result<&'a ApiContext, ApiError> {
+    ctx.data::<ApiContext>()
+        .map_err(|error| ApiError::internal("the schema has no ApiContext", &error.message))
+}

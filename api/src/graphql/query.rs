@@ -1,0 +1,292 @@
+//! The contract's `Query`: adapters from arguments to reads of the streams, with access
+//! decided by the policy (`crate::auth::Access`).
+
+use async_graphql::{Context, Object};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use cqrs_es::Aggregate;
+use masar_domain::beneficiary::Beneficiary;
+use masar_domain::ids::BeneficiaryId;
+use masar_domain::organisation::Organisation;
+use masar_domain::programme::Programme;
+use masar_domain::ErrorCode;
+use masar_projections::event_log::{read_log, read_stream};
+
+use super::enums::{Dimension, Stage};
+use super::error::ApiError;
+use super::inputs::PeriodInput;
+use super::reads;
+use super::scalars::{DateTime, Position, Uuid};
+use super::types::{
+    int, BeneficiaryConnection, BeneficiaryEdge, BeneficiaryObject, EventLogPage, IndicatorReport,
+    IntegrityReport, OrganisationObject, PageInfo, PrincipalObject, ProgrammeObject,
+    ProjectionStatus, RecordedEvent,
+};
+use super::{api, principal};
+use crate::auth::Access;
+
+/// Most beneficiaries one page may hold.
+pub const MAX_BENEFICIARIES_PAGE: i32 = 500;
+
+/// Most events one page of the log may hold.
+pub const MAX_LOG_PAGE: i32 = 10_000;
+
+/// Reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Who the token belongs to.
+    async fn me(&self, ctx: &Context<'_>) -> Result<PrincipalObject, ApiError> {
+        let principal = principal(ctx)?;
+        let api = api(ctx)?;
+        let code = principal.organisation.as_str();
+        let organisation = reads::organisation(&api.write.pool, code)
+            .await?
+            .as_ref()
+            .and_then(OrganisationObject::from_aggregate)
+            .unwrap_or_else(|| OrganisationObject::code_only(code));
+        Ok(PrincipalObject {
+            organisation,
+            role: principal.role.into(),
+        })
+    }
+
+    /// The registered organisations, by code.
+    async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<OrganisationObject>, ApiError> {
+        Access::can_read_organisations(principal(ctx)?)?;
+        let organisations = reads::organisations(&api(ctx)?.write.pool).await?;
+        Ok(organisations
+            .values()
+            .filter_map(OrganisationObject::from_aggregate)
+            .collect())
+    }
+
+    /// The registered programmes, by code.
+    async fn programmes(&self, ctx: &Context<'_>) -> Result<Vec<ProgrammeObject>, ApiError> {
+        Access::can_read_programmes(principal(ctx)?)?;
+        let pool = &api(ctx)?.write.pool;
+        let organisations = reads::organisations(pool).await?;
+        let programmes = reads::programmes(pool).await?;
+        Ok(programmes
+            .values()
+            .filter_map(|programme| ProgrammeObject::from_aggregate(programme, &organisations))
+            .collect())
+    }
+
+    /// One programme, or null when no programme has this code.
+    async fn programme(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> Result<Option<ProgrammeObject>, ApiError> {
+        Access::can_read_programmes(principal(ctx)?)?;
+        let pool = &api(ctx)?.write.pool;
+        let Some(programme) = reads::programme(pool, code.trim()).await? else {
+            return Ok(None);
+        };
+        let organisations = reads::organisations(pool).await?;
+        Ok(ProgrammeObject::from_aggregate(&programme, &organisations))
+    }
+
+    /// A beneficiary the caller may see (ADMIN, AUDITOR, or the owning/referred PARTNER);
+    /// null otherwise.
+    async fn beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> Result<Option<BeneficiaryObject>, ApiError> {
+        let principal = principal(ctx)?;
+        let Some(stream) =
+            reads::beneficiary(&api(ctx)?.write.pool, BeneficiaryId::new(id.0)).await?
+        else {
+            return Ok(None);
+        };
+        if Access::can_read_beneficiary(principal, &stream.beneficiary).is_err() {
+            return Ok(None);
+        }
+        Ok(BeneficiaryObject::new(stream))
+    }
+
+    /// Relay-style page of beneficiaries the caller may see, oldest identification first.
+    ///
+    /// Interim: folds every beneficiary stream on each call, until the beneficiary
+    /// projection lands.
+    async fn beneficiaries(
+        &self,
+        ctx: &Context<'_>,
+        programme_code: Option<String>,
+        stage: Option<Stage>,
+        region: Option<String>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<BeneficiaryConnection, ApiError> {
+        let scope = Access::beneficiary_scope(principal(ctx)?)?;
+        let first = first.unwrap_or(50);
+        if !(0..=MAX_BENEFICIARIES_PAGE).contains(&first) {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                format!("first: give a number from 0 to {MAX_BENEFICIARIES_PAGE}"),
+            )
+            .with_field("first"));
+        }
+        let after = after.as_deref().map(Cursor::decode).transpose()?;
+        let programme_code = programme_code.as_deref().map(str::trim);
+        let region = region.as_deref().map(str::trim);
+
+        let streams = reads::beneficiaries(&api(ctx)?.write.pool).await?;
+        let mut matching: Vec<BeneficiaryObject> = streams
+            .into_iter()
+            .filter(|stream| scope.allows_beneficiary(&stream.beneficiary))
+            .filter_map(BeneficiaryObject::new)
+            .filter(|b| {
+                let identification = b.identification();
+                programme_code.is_none_or(|code| identification.programme_code.as_str() == code)
+                    && region.is_none_or(|region| identification.region.as_str() == region)
+                    && stage.is_none_or(|stage| b.stage_value() == stage)
+            })
+            .collect();
+        matching.sort_by_key(Cursor::of);
+        let total_count = int(matching.len());
+        let mut rest = matching
+            .into_iter()
+            .filter(|b| after.as_ref().is_none_or(|after| Cursor::of(b) > *after))
+            .peekable();
+        let mut edges = Vec::new();
+        while edges.len() < usize::try_from(first).unwrap_or(0) {
+            let Some(node) = rest.next() else { break };
+            edges.push(BeneficiaryEdge {
+                cursor: Cursor::of(&node).encode(),
+                node,
+            });
+        }
+        let has_next_page = rest.peek().is_some();
+        Ok(BeneficiaryConnection {
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+            },
+            edges,
+            total_count,
+        })
+    }
+
+    /// Indicator table of one programme. See shared/contract/INDICATORS.md for the exact
+    /// definitions.
+    #[allow(clippy::too_many_arguments)]
+    async fn indicators(
+        &self,
+        ctx: &Context<'_>,
+        programme_code: String,
+        period: Option<PeriodInput>,
+        as_of: Option<DateTime>,
+        #[graphql(default_with = "Some(Vec::new())")] disaggregate_by: Option<Vec<Dimension>>,
+        #[graphql(default_with = "Some(\"fr\".to_owned())")] language: Option<String>,
+    ) -> Result<IndicatorReport, ApiError> {
+        Access::can_read_indicators(principal(ctx)?)?;
+        let _ = (programme_code, period, as_of, disaggregate_by, language);
+        Err(ApiError::not_available(
+            "indicators",
+            "projections and indicators",
+        ))
+    }
+
+    /// The raw global event log, in order (ADMIN, AUDITOR).
+    async fn event_log(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<Position>,
+        #[graphql(default = 1000)] first: Option<i32>,
+    ) -> Result<EventLogPage, ApiError> {
+        Access::can_read_log(principal(ctx)?)?;
+        let first = first.unwrap_or(1000);
+        if !(0..=MAX_LOG_PAGE).contains(&first) {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                format!("first: give a number from 0 to {MAX_LOG_PAGE}"),
+            )
+            .with_field("first"));
+        }
+        let pool = &api(ctx)?.write.pool;
+        let head = reads::log_head(pool).await?;
+        let events = read_log(pool, after.map_or(0, |p| p.0), i64::from(first)).await?;
+        Ok(EventLogPage {
+            next_after: events.last().map(|e| Position(e.global_position)),
+            events: events.into_iter().map(RecordedEvent::from).collect(),
+            head: Position(head),
+        })
+    }
+
+    /// One stream's raw events with their hash chain (ADMIN, AUDITOR). A programme and an
+    /// organisation may share a code: then both streams are listed, programme first.
+    async fn stream(
+        &self,
+        ctx: &Context<'_>,
+        aggregate_id: String,
+    ) -> Result<Vec<RecordedEvent>, ApiError> {
+        Access::can_read_log(principal(ctx)?)?;
+        let pool = &api(ctx)?.write.pool;
+        let mut events = Vec::new();
+        for aggregate_type in [Beneficiary::TYPE, Programme::TYPE, Organisation::TYPE] {
+            events.extend(read_stream(pool, aggregate_type, &aggregate_id).await?);
+        }
+        Ok(events.into_iter().map(RecordedEvent::from).collect())
+    }
+
+    /// Recompute every hash chain and the latest seal (ADMIN, AUDITOR).
+    async fn verify_integrity(&self, ctx: &Context<'_>) -> Result<IntegrityReport, ApiError> {
+        Access::can_read_log(principal(ctx)?)?;
+        Err(ApiError::not_available("verifyIntegrity", "audit"))
+    }
+
+    /// Each projection's position, the log head and the lag.
+    async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionStatus>, ApiError> {
+        Access::can_read_projection_status(principal(ctx)?)?;
+        Err(ApiError::not_available(
+            "projections",
+            "projections and indicators",
+        ))
+    }
+}
+
+/// Where a page of beneficiaries ends: identification time, then id. Opaque to clients
+/// (base64url of `<microseconds>:<uuid>`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor {
+    identified_at_micros: i64,
+    id: uuid::Uuid,
+}
+
+impl Cursor {
+    fn of(beneficiary: &BeneficiaryObject) -> Cursor {
+        Cursor {
+            identified_at_micros: beneficiary
+                .identification()
+                .identified_at
+                .timestamp_micros(),
+            id: beneficiary.stream().id.as_uuid(),
+        }
+    }
+
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.identified_at_micros, self.id))
+    }
+
+    fn decode(text: &str) -> Result<Cursor, ApiError> {
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::Validation,
+                "after: not a cursor of this list; pass an endCursor or edge cursor as received",
+            )
+            .with_field("after")
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+        Ok(Cursor {
+            identified_at_micros: micros.parse().map_err(|_| invalid())?,
+            id: uuid::Uuid::parse_str(id).map_err(|_| invalid())?,
+        })
+    }
+}
