@@ -571,6 +571,28 @@ contract_enum! {
 }
 
 contract_enum! {
+    /// A way of splitting beneficiary indicators into cells (INDICATORS.md, Disaggregation).
+    pub enum Dimension {
+        /// Sex at identification.
+        Sex = "SEX",
+        /// Age band at identification.
+        AgeBand = "AGE_BAND",
+        /// Region of identification.
+        Region = "REGION",
+        /// The identifying organisation.
+        Partner = "PARTNER",
+        /// Nationality.
+        Nationality = "NATIONALITY",
+        /// Legal status.
+        LegalStatus = "LEGAL_STATUS",
+        /// `YYYY-MM` of the milestone date.
+        Month = "MONTH",
+        /// `YYYY-Qn` of the milestone date.
+        Quarter = "QUARTER",
+    }
+}
+
+contract_enum! {
     /// How an indicator's value is computed.
     pub enum IndicatorKind {
         /// A count of beneficiaries or activities.

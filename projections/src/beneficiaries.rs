@@ -1,0 +1,403 @@
+//! The `beneficiaries` projection: one row per beneficiary stream in `beneficiary_state`,
+//! with the stage, demographics and the milestone dates of `shared/contract/INDICATORS.md`.
+//!
+//! A row is always the fold of the stream's events up to the projection's checkpoint, by the
+//! domain's own code (`Beneficiary::from_events`, `masar_domain::journey`): a retraction or a
+//! late (backdated) event simply refolds the stream, so past figures follow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use masar_domain::beneficiary::{Beneficiary, BeneficiaryEvent, JourneyFact};
+use masar_domain::journey::Milestones;
+use masar_domain::values::LivingConditions;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::copy::{CopyRow, CopyWriter};
+use crate::feed::{Checkpoint, FeedError, FeedEvent, Projection};
+
+/// The projection's name (checkpoint key).
+pub const NAME: &str = "beneficiaries";
+
+/// The live table.
+pub const TABLE: &str = "beneficiary_state";
+
+/// Aggregate type of beneficiary streams.
+pub const AGGREGATE_TYPE: &str = "Beneficiary";
+
+/// Columns of `beneficiary_state`, in the order [`BeneficiaryRow::write`] writes them.
+pub const COLUMNS: &str = "beneficiary_id, programme_code, partner_code, sex, birth_year, \
+    age_band, nationality, legal_status, region, city, identified_at, stage, active, consent, \
+    personal_data_erased, referred_to, version, events_applied, identified_on, sensitised_on, \
+    enrolled_on, attended_all_on, completed_on, incubated_on, business_launched_on, \
+    employed_on, inserted_on, followed_up_on, follow_up_dates, follow_up_improved";
+
+/// One row of `beneficiary_state`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeneficiaryRow {
+    /// The beneficiary.
+    pub beneficiary_id: Uuid,
+    /// Programme, partner, demographics and identification time: `None` while the
+    /// identification is missing or void.
+    pub identification: Option<IdentificationColumns>,
+    /// Stage (contract name).
+    pub stage: Option<&'static str>,
+    /// Active in the programme (identified, not exited).
+    pub active: bool,
+    /// Current consent scopes (contract names).
+    pub consent: Vec<&'static str>,
+    /// Whether the personal data was erased.
+    pub personal_data_erased: bool,
+    /// Organisations a referral named.
+    pub referred_to: Vec<String>,
+    /// Events in the stream.
+    pub version: i64,
+    /// Events of this stream applied by the runner.
+    pub events_applied: i64,
+    /// Milestone dates.
+    pub milestones: Milestones,
+    /// Non-void follow-ups in reading order: date, and whether living conditions improved.
+    pub follow_ups: Vec<(NaiveDate, bool)>,
+}
+
+/// The identification's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentificationColumns {
+    /// Programme code.
+    pub programme_code: String,
+    /// Identifying organisation.
+    pub partner_code: String,
+    /// Sex (contract name).
+    pub sex: &'static str,
+    /// Year of birth.
+    pub birth_year: Option<i32>,
+    /// Age band at identification (contract name).
+    pub age_band: &'static str,
+    /// Nationality.
+    pub nationality: String,
+    /// Legal status (contract name).
+    pub legal_status: &'static str,
+    /// Region.
+    pub region: String,
+    /// City.
+    pub city: Option<String>,
+    /// When identified.
+    pub identified_at: DateTime<Utc>,
+}
+
+impl BeneficiaryRow {
+    /// The row of a folded stream.
+    pub fn of(beneficiary_id: Uuid, beneficiary: &Beneficiary, events_applied: i64) -> Self {
+        let identification = beneficiary.identified().map(|i| IdentificationColumns {
+            programme_code: i.programme_code.as_str().to_owned(),
+            partner_code: i.partner.as_str().to_owned(),
+            sex: i.sex.as_str(),
+            birth_year: i.birth_year,
+            age_band: i.age_band().as_str(),
+            nationality: i.nationality.as_str().to_owned(),
+            legal_status: i.legal_status.as_str(),
+            region: i.region.as_str().to_owned(),
+            city: i.city.clone(),
+            identified_at: i.identified_at,
+        });
+        BeneficiaryRow {
+            beneficiary_id,
+            identification,
+            stage: beneficiary.stage().map(|stage| stage.as_str()),
+            active: beneficiary.active(),
+            consent: beneficiary.consent().iter().map(|c| c.as_str()).collect(),
+            personal_data_erased: beneficiary.personal_data_erased(),
+            referred_to: beneficiary
+                .referred_organisations()
+                .iter()
+                .map(|o| o.as_str().to_owned())
+                .collect(),
+            version: i64::try_from(beneficiary.version()).unwrap_or(i64::MAX),
+            events_applied,
+            milestones: *beneficiary.milestones(),
+            follow_ups: follow_ups(beneficiary),
+        }
+    }
+}
+
+/// Non-void follow-ups ordered as IMPROVED_LIVING_CONDITIONS_RATE reads them (occurredAt,
+/// then stream order), so that the latest dated on or before a day is the last such entry.
+pub fn follow_ups(beneficiary: &Beneficiary) -> Vec<(NaiveDate, bool)> {
+    let records = beneficiary.journey();
+    let void = masar_domain::journey::void_event_ids(records);
+    let mut entries: Vec<(DateTime<Utc>, usize, NaiveDate, bool)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !void.contains(&r.event_id))
+        .filter_map(|(index, r)| match &r.fact {
+            JourneyFact::FollowedUp {
+                living_conditions, ..
+            } => Some((
+                r.occurred_at,
+                index,
+                r.date(),
+                *living_conditions == LivingConditions::Improved,
+            )),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by_key(|(at, index, _, _)| (*at, *index));
+    entries
+        .into_iter()
+        .map(|(_, _, date, improved)| (date, improved))
+        .collect()
+}
+
+impl CopyRow for BeneficiaryRow {
+    fn write(&self, out: &mut CopyWriter) {
+        let i = self.identification.as_ref();
+        let m = &self.milestones;
+        out.text(&self.beneficiary_id.to_string());
+        out.opt_text(i.map(|i| i.programme_code.as_str()));
+        out.opt_text(i.map(|i| i.partner_code.as_str()));
+        out.opt_text(i.map(|i| i.sex));
+        out.opt_display(i.and_then(|i| i.birth_year));
+        out.opt_text(i.map(|i| i.age_band));
+        out.opt_text(i.map(|i| i.nationality.as_str()));
+        out.opt_text(i.map(|i| i.legal_status));
+        out.opt_text(i.map(|i| i.region.as_str()));
+        out.opt_text(i.and_then(|i| i.city.as_deref()));
+        out.opt_timestamp(i.map(|i| i.identified_at));
+        out.opt_text(self.stage);
+        out.boolean(self.active);
+        out.text_array(self.consent.iter().copied());
+        out.boolean(self.personal_data_erased);
+        out.text_array(self.referred_to.iter().map(String::as_str));
+        out.display(self.version);
+        out.display(self.events_applied);
+        for date in [
+            m.identified,
+            m.sensitised,
+            m.enrolled,
+            m.attended_all_workshops,
+            m.completed_training,
+            m.incubated,
+            m.business_launched,
+            m.employed,
+            m.inserted,
+            m.followed_up,
+        ] {
+            out.opt_display(date);
+        }
+        let mut dates = String::from("{");
+        let mut improved = String::from("{");
+        for (index, (date, better)) in self.follow_ups.iter().enumerate() {
+            if index > 0 {
+                dates.push(',');
+                improved.push(',');
+            }
+            let _ = write!(dates, "{date}");
+            improved.push(if *better { 't' } else { 'f' });
+        }
+        dates.push('}');
+        improved.push('}');
+        out.raw(&dates);
+        out.raw(&improved);
+        out.end_row();
+    }
+}
+
+/// Decodes a beneficiary event's payload.
+pub fn decode(position: i64, payload: &str) -> Result<BeneficiaryEvent, FeedError> {
+    serde_json::from_str(payload).map_err(|error| FeedError::Undecodable {
+        position,
+        reason: error.to_string(),
+    })
+}
+
+/// The projection, writing into `table` (the live table, or a scratch table while
+/// rebuilding).
+#[derive(Debug, Clone)]
+pub struct BeneficiaryProjection {
+    table: String,
+}
+
+impl Default for BeneficiaryProjection {
+    fn default() -> Self {
+        BeneficiaryProjection::into_table(TABLE)
+    }
+}
+
+impl BeneficiaryProjection {
+    /// The projection writing into `table`.
+    pub fn into_table(table: &str) -> Self {
+        BeneficiaryProjection {
+            table: table.to_owned(),
+        }
+    }
+
+    async fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[FeedEvent],
+        upto: Checkpoint,
+    ) -> Result<(), FeedError> {
+        let mut counts: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for event in events.iter().filter(|e| e.aggregate_type == AGGREGATE_TYPE) {
+            counts
+                .entry(event.aggregate_id.as_str())
+                .or_insert((event.global_position, 0))
+                .1 += 1;
+        }
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = counts.keys().map(|id| (*id).to_owned()).collect();
+        let uuids: Vec<Uuid> = counts
+            .iter()
+            .map(|(id, (position, _))| parse_id(id, *position))
+            .collect::<Result<_, _>>()?;
+
+        // Each touched stream, up to the batch's end.
+        let rows = sqlx::query(
+            "SELECT aggregate_id, global_position, payload::text AS payload FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+               AND (transaction_id, global_position) <= ($3::text::xid8, $4) \
+             ORDER BY aggregate_id, sequence",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(&ids)
+        .bind(upto.xid())
+        .bind(upto.global_position)
+        .fetch_all(&mut *connection)
+        .await?;
+        let mut streams: BTreeMap<String, (i64, Vec<BeneficiaryEvent>)> = BTreeMap::new();
+        for row in rows {
+            let id: String = row.try_get("aggregate_id")?;
+            let position: i64 = row.try_get("global_position")?;
+            let payload: String = row.try_get("payload")?;
+            let event = decode(position, &payload)?;
+            streams
+                .entry(id)
+                .or_insert_with(|| (position, Vec::new()))
+                .1
+                .push(event);
+        }
+
+        // What was applied before, then the new rows.
+        let previous: HashMap<Uuid, i64> = sqlx::query(&format!(
+            "DELETE FROM {} WHERE beneficiary_id = ANY($1) \
+             RETURNING beneficiary_id, events_applied",
+            self.table
+        ))
+        .bind(&uuids)
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("beneficiary_id")?,
+                row.try_get("events_applied")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+
+        let mut copy = CopyWriter::new();
+        for (id, (position, events)) in streams {
+            let beneficiary_id = parse_id(&id, position)?;
+            let applied = previous.get(&beneficiary_id).copied().unwrap_or(0)
+                + counts.get(id.as_str()).map_or(0, |(_, count)| *count);
+            let beneficiary = Beneficiary::from_events(events);
+            BeneficiaryRow::of(beneficiary_id, &beneficiary, applied).write(&mut copy);
+        }
+        copy.send(connection, &self.table, COLUMNS).await?;
+        Ok(())
+    }
+}
+
+fn parse_id(id: &str, position: i64) -> Result<Uuid, FeedError> {
+    Uuid::parse_str(id).map_err(|_| FeedError::Undecodable {
+        position,
+        reason: format!("beneficiary stream id {id:?} is not a UUID"),
+    })
+}
+
+impl Projection for BeneficiaryProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        events: &'a [FeedEvent],
+        upto: Checkpoint,
+    ) -> impl std::future::Future<Output = Result<(), FeedError>> + Send + 'a {
+        self.apply_batch(connection, events, upto)
+    }
+}
+
+/// Folds every beneficiary stream up to `upto` (read through `reader`, inside its snapshot)
+/// into `table` (written through `writer`); calls `progress` with the number of events read
+/// so far. Returns the number of beneficiary events folded.
+pub async fn rebuild_into(
+    reader: &mut PgConnection,
+    writer: &mut PgConnection,
+    table: &str,
+    upto: Checkpoint,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<u64, FeedError> {
+    let mut rows = sqlx::query(
+        "SELECT aggregate_id, global_position, payload::text AS payload FROM events \
+         WHERE aggregate_type = $1 \
+           AND (transaction_id, global_position) <= ($2::text::xid8, $3) \
+         ORDER BY aggregate_id, sequence",
+    )
+    .bind(AGGREGATE_TYPE)
+    .bind(upto.xid())
+    .bind(upto.global_position)
+    .fetch(&mut *reader);
+    let mut copy = CopyWriter::new();
+    let mut current: Option<(String, i64, Vec<BeneficiaryEvent>)> = None;
+    let mut read = 0u64;
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get("aggregate_id")?;
+        let position: i64 = row.try_get("global_position")?;
+        let payload: String = row.try_get("payload")?;
+        let event = decode(position, &payload)?;
+        match &mut current {
+            Some((current_id, _, events)) if *current_id == id => events.push(event),
+            _ => {
+                if let Some((done, first, events)) = current.take() {
+                    finish(&mut copy, &done, first, events)?;
+                }
+                current = Some((id, position, vec![event]));
+            }
+        }
+        read += 1;
+        if read.is_multiple_of(10_000) {
+            progress(read);
+        }
+        if copy.len() >= (4 << 20) {
+            copy.send(writer, table, COLUMNS).await?;
+        }
+    }
+    drop(rows);
+    if let Some((done, first, events)) = current.take() {
+        finish(&mut copy, &done, first, events)?;
+    }
+    copy.send(writer, table, COLUMNS).await?;
+    progress(read);
+    Ok(read)
+}
+
+fn finish(
+    copy: &mut CopyWriter,
+    id: &str,
+    position: i64,
+    events: Vec<BeneficiaryEvent>,
+) -> Result<(), FeedError> {
+    let beneficiary_id = parse_id(id, position)?;
+    let applied = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let beneficiary = Beneficiary::from_events(events);
+    BeneficiaryRow::of(beneficiary_id, &beneficiary, applied).write(copy);
+    Ok(())
+}

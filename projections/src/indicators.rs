@@ -1,0 +1,394 @@
+//! The indicator engine: `shared/contract/INDICATORS.md` as SQL over the projections.
+//!
+//! Beneficiary indicators are counted over `beneficiary_state`, whose milestone dates the
+//! domain computed (`masar_domain::journey`). Each beneficiary contributes one row per
+//! indicator — the indicator's milestone date (for rates and medians, the denominator's),
+//! whether it counts in the numerator, and for the median its days — and one grouped query
+//! gives every total and every cell. With `asOf`, the same rows are first computed from the
+//! events recorded by then into a temporary table, and the same query runs over it.
+//! Programme activities are counted over `programme_activity`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use masar_domain::beneficiary::{Beneficiary, BeneficiaryEvent};
+use masar_domain::values::{Dimension, IndicatorCode, IndicatorKind};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::beneficiaries::{self, BeneficiaryRow};
+use crate::copy::{CopyRow, CopyWriter};
+use crate::feed::{self, FeedError};
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorQuery {
+    /// The programme.
+    pub programme_code: String,
+    /// First day of the period (inclusive).
+    pub from: NaiveDate,
+    /// Last day of the period (inclusive).
+    pub to: NaiveDate,
+    /// Only what was recorded by then.
+    pub as_of: Option<DateTime<Utc>>,
+    /// How to split beneficiary indicators (each dimension at most once).
+    pub dimensions: Vec<Dimension>,
+}
+
+/// One figure: a total or a cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    /// The value (null for a rate or median over nobody).
+    pub value: Option<f64>,
+    /// The numerator (COUNT: the value; PERCENTAGE: those counted; MEDIAN_DAYS: none).
+    pub numerator: Option<i64>,
+    /// The denominator (COUNT: none).
+    pub denominator: Option<i64>,
+}
+
+/// One indicator's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorFigures {
+    /// The indicator.
+    pub code: IndicatorCode,
+    /// Over the whole period.
+    pub total: Figure,
+    /// One cell per combination of dimension values that occurs, in the order of
+    /// `IndicatorQuery::dimensions`.
+    pub cells: Vec<(Vec<String>, Figure)>,
+}
+
+/// The figures, and the log position they reflect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorTable {
+    /// Every indicator, in the contract's order.
+    pub indicators: Vec<IndicatorFigures>,
+    /// Every committed event at or below this global position is reflected.
+    pub position: i64,
+}
+
+/// The milestone column each beneficiary indicator is dated by, and how its numerator is
+/// decided (`$3` is the period's last day).
+fn indicator_rows() -> &'static str {
+    "('IDENTIFIED', b.identified_on, true, NULL::integer), \
+     ('SENSITISED', b.sensitised_on, true, NULL), \
+     ('ENROLLED_IN_TRAINING', b.enrolled_on, true, NULL), \
+     ('ATTENDED_ALL_WORKSHOPS', b.attended_all_on, true, NULL), \
+     ('COMPLETED_TRAINING', b.completed_on, true, NULL), \
+     ('INCUBATED', b.incubated_on, true, NULL), \
+     ('BUSINESS_LAUNCHED', b.business_launched_on, true, NULL), \
+     ('EMPLOYED', b.employed_on, true, NULL), \
+     ('INSERTED', b.inserted_on, true, NULL), \
+     ('FOLLOWED_UP', b.followed_up_on, true, NULL), \
+     ('FOLLOW_UP_RATE', b.inserted_on, coalesce(b.followed_up_on <= $3, false), NULL), \
+     ('IMPROVED_LIVING_CONDITIONS_RATE', b.enrolled_on, \
+        coalesce(b.follow_up_improved[( \
+          SELECT max(f.i) FROM unnest(b.follow_up_dates) WITH ORDINALITY AS f(d, i) \
+          WHERE f.d <= $3)], false), NULL), \
+     ('MEDIAN_DAYS_IDENTIFIED_TO_INSERTED', b.inserted_on, true, \
+        b.inserted_on - b.identified_on)"
+}
+
+/// The SQL expression of a dimension's value (`x.on_date` is the row's milestone date).
+fn dimension_sql(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::Sex => "b.sex",
+        Dimension::AgeBand => "b.age_band",
+        Dimension::Region => "b.region",
+        Dimension::Partner => "b.partner_code",
+        Dimension::Nationality => "b.nationality",
+        Dimension::LegalStatus => "b.legal_status",
+        Dimension::Month => "to_char(x.on_date, 'YYYY-MM')",
+        Dimension::Quarter => "to_char(x.on_date, 'YYYY-\"Q\"Q')",
+    }
+}
+
+/// The grouped query over `table` (`$1` programme, `$2` from, `$3` to).
+fn beneficiary_sql(table: &str, dimensions: &[Dimension]) -> String {
+    let inner_dims: String = dimensions
+        .iter()
+        .enumerate()
+        .map(|(index, d)| format!(", {} AS d{index}", dimension_sql(*d)))
+        .collect();
+    let dim_names: Vec<String> = (0..dimensions.len()).map(|i| format!("m.d{i}")).collect();
+    let (select_dims, grouping) = if dimensions.is_empty() {
+        (String::new(), "GROUP BY m.code".to_owned())
+    } else {
+        (
+            format!(
+                ", {}, GROUPING({}) AS is_total",
+                dim_names.join(", "),
+                dim_names.join(", ")
+            ),
+            format!(
+                "GROUP BY GROUPING SETS ((m.code), (m.code, {}))",
+                dim_names.join(", ")
+            ),
+        )
+    };
+    format!(
+        "SELECT m.code, count(*) AS denominator, count(*) FILTER (WHERE m.num) AS numerator, \
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY m.days) AS median{select_dims} \
+         FROM ( \
+           SELECT x.code, x.num, x.days{inner_dims} \
+           FROM {table} b \
+           CROSS JOIN LATERAL (VALUES {rows}) AS x(code, on_date, num, days) \
+           WHERE b.programme_code = $1 AND b.identified_on IS NOT NULL \
+             AND x.on_date BETWEEN $2 AND $3 \
+         ) m \
+         {grouping}",
+        rows = indicator_rows(),
+    )
+}
+
+fn figure(code: IndicatorCode, denominator: i64, numerator: i64, median: Option<f64>) -> Figure {
+    match code.kind() {
+        IndicatorKind::Count => Figure {
+            value: Some(denominator as f64),
+            numerator: Some(denominator),
+            denominator: None,
+        },
+        IndicatorKind::Percentage => Figure {
+            value: (denominator > 0).then(|| 100.0 * numerator as f64 / denominator as f64),
+            numerator: Some(numerator),
+            denominator: Some(denominator),
+        },
+        IndicatorKind::MedianDays => Figure {
+            value: if denominator > 0 { median } else { None },
+            numerator: None,
+            denominator: Some(denominator),
+        },
+    }
+}
+
+/// The figure of an indicator over nobody.
+fn empty_figure(code: IndicatorCode) -> Figure {
+    match code.kind() {
+        IndicatorKind::Count => figure(code, 0, 0, None),
+        _ => Figure {
+            numerator: match code.kind() {
+                IndicatorKind::Percentage => Some(0),
+                _ => None,
+            },
+            ..figure(code, 0, 0, None)
+        },
+    }
+}
+
+fn is_programme_activity(code: IndicatorCode) -> bool {
+    matches!(
+        code,
+        IndicatorCode::CompaniesEngaged
+            | IndicatorCode::RseCompaniesEngaged
+            | IndicatorCode::TrainersTrained
+    )
+}
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorError {
+    /// A dimension was given twice.
+    #[error("disaggregateBy names {0} twice: give each dimension at most once")]
+    RepeatedDimension(Dimension),
+    /// The period ends before it starts.
+    #[error("the period ends ({to}) before it starts ({from})")]
+    EmptyPeriod {
+        /// First day.
+        from: NaiveDate,
+        /// Last day.
+        to: NaiveDate,
+    },
+    /// Reading failed.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+impl From<sqlx::Error> for IndicatorError {
+    fn from(error: sqlx::Error) -> Self {
+        IndicatorError::Feed(error.into())
+    }
+}
+
+/// Computes every indicator of INDICATORS.md for `query`.
+pub async fn compute(
+    pool: &PgPool,
+    query: &IndicatorQuery,
+) -> Result<IndicatorTable, IndicatorError> {
+    for (index, dimension) in query.dimensions.iter().enumerate() {
+        if query.dimensions[..index].contains(dimension) {
+            return Err(IndicatorError::RepeatedDimension(*dimension));
+        }
+    }
+    if query.to < query.from {
+        return Err(IndicatorError::EmptyPeriod {
+            from: query.from,
+            to: query.to,
+        });
+    }
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *transaction)
+        .await?;
+    let position = feed::reflected_position(&mut transaction, beneficiaries::NAME)
+        .await?
+        .min(feed::reflected_position(&mut transaction, crate::activities::NAME).await?);
+    let table = match query.as_of {
+        None => beneficiaries::TABLE.to_owned(),
+        Some(as_of) => {
+            // A temporary table needs a writable transaction: end the read-only one (the
+            // position above stays what the live figures reflect).
+            transaction.commit().await?;
+            transaction = pool.begin().await?;
+            as_of_table(&mut transaction, &query.programme_code, as_of).await?
+        }
+    };
+    let mut figures: BTreeMap<IndicatorCode, IndicatorFigures> = IndicatorCode::ALL
+        .iter()
+        .map(|code| {
+            (
+                *code,
+                IndicatorFigures {
+                    code: *code,
+                    total: empty_figure(*code),
+                    cells: Vec::new(),
+                },
+            )
+        })
+        .collect();
+
+    let rows = sqlx::query(&beneficiary_sql(&table, &query.dimensions))
+        .bind(&query.programme_code)
+        .bind(query.from)
+        .bind(query.to)
+        .fetch_all(&mut *transaction)
+        .await?;
+    for row in rows {
+        let code: String = row.try_get("code")?;
+        let Ok(code) = code.parse::<IndicatorCode>() else {
+            continue;
+        };
+        let denominator: i64 = row.try_get("denominator")?;
+        let numerator: i64 = row.try_get("numerator")?;
+        let median: Option<f64> = row.try_get("median")?;
+        let value = figure(code, denominator, numerator, median);
+        let is_total = if query.dimensions.is_empty() {
+            true
+        } else {
+            row.try_get::<i32, _>("is_total")? != 0
+        };
+        let Some(entry) = figures.get_mut(&code) else {
+            continue;
+        };
+        if is_total {
+            entry.total = value;
+        } else {
+            let mut coordinates = Vec::with_capacity(query.dimensions.len());
+            for index in 0..query.dimensions.len() {
+                let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
+                coordinates.push(text.unwrap_or_default());
+            }
+            entry.cells.push((coordinates, value));
+        }
+    }
+
+    let activity = sqlx::query(
+        "SELECT \
+           count(DISTINCT distinct_key) FILTER (WHERE kind = 'COMPANY') AS companies, \
+           count(DISTINCT distinct_key) FILTER (WHERE kind = 'COMPANY' AND rse_labelled) AS rse, \
+           count(DISTINCT distinct_key) FILTER (WHERE kind = 'TRAINER') AS trainers \
+         FROM programme_activity \
+         WHERE programme_code = $1 AND occurred_on BETWEEN $2 AND $3 \
+           AND ($4::timestamptz IS NULL OR recorded_at <= $4)",
+    )
+    .bind(&query.programme_code)
+    .bind(query.from)
+    .bind(query.to)
+    .bind(query.as_of)
+    .fetch_one(&mut *transaction)
+    .await?;
+    for (code, column) in [
+        (IndicatorCode::CompaniesEngaged, "companies"),
+        (IndicatorCode::RseCompaniesEngaged, "rse"),
+        (IndicatorCode::TrainersTrained, "trainers"),
+    ] {
+        let count: i64 = activity.try_get(column)?;
+        if let Some(entry) = figures.get_mut(&code) {
+            entry.total = figure(code, count, count, None);
+        }
+    }
+    transaction.rollback().await?;
+
+    let mut indicators: Vec<IndicatorFigures> = figures.into_values().collect();
+    indicators.sort_by_key(|f| IndicatorCode::ALL.iter().position(|c| *c == f.code));
+    for figures in &mut indicators {
+        if is_programme_activity(figures.code) {
+            figures.cells.clear();
+        }
+        figures.cells.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(IndicatorTable {
+        indicators,
+        position,
+    })
+}
+
+/// Fills a temporary table (dropped at the end of the transaction) with the beneficiary rows
+/// of `programme` as known at `as_of`: each stream folded from the events recorded by then.
+async fn as_of_table(
+    connection: &mut PgConnection,
+    programme: &str,
+    as_of: DateTime<Utc>,
+) -> Result<String, IndicatorError> {
+    let table = "beneficiary_state_as_of";
+    sqlx::query(&format!(
+        "CREATE TEMPORARY TABLE {table} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+        beneficiaries::TABLE
+    ))
+    .execute(&mut *connection)
+    .await?;
+    // Every stream that is, or may have been, in the programme: identified in it now, or
+    // whose identification is void now (it may have counted then).
+    let rows = sqlx::query(
+        "SELECT e.aggregate_id, e.global_position, e.payload::text AS payload FROM events e \
+         JOIN beneficiary_state b ON b.beneficiary_id::text = e.aggregate_id \
+         WHERE e.aggregate_type = $1 AND e.recorded_at <= $3 \
+           AND (b.programme_code = $2 OR b.identified_on IS NULL) \
+         ORDER BY e.aggregate_id, e.sequence",
+    )
+    .bind(beneficiaries::AGGREGATE_TYPE)
+    .bind(programme)
+    .bind(as_of)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut streams: BTreeMap<String, (i64, Vec<BeneficiaryEvent>)> = BTreeMap::new();
+    for row in rows {
+        let id: String = row.try_get("aggregate_id")?;
+        let position: i64 = row.try_get("global_position")?;
+        let payload: String = row.try_get("payload")?;
+        let event = beneficiaries::decode(position, &payload)?;
+        streams
+            .entry(id)
+            .or_insert_with(|| (position, Vec::new()))
+            .1
+            .push(event);
+    }
+    let mut copy = CopyWriter::new();
+    for (id, (position, events)) in streams {
+        let beneficiary_id = Uuid::parse_str(&id).map_err(|_| FeedError::Undecodable {
+            position,
+            reason: format!("beneficiary stream id {id:?} is not a UUID"),
+        })?;
+        let applied = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let beneficiary = Beneficiary::from_events(events);
+        let row = BeneficiaryRow::of(beneficiary_id, &beneficiary, applied);
+        if row
+            .identification
+            .as_ref()
+            .is_some_and(|i| i.programme_code == programme)
+        {
+            row.write(&mut copy);
+        }
+    }
+    copy.send(connection, table, beneficiaries::COLUMNS).await?;
+    Ok(table.to_owned())
+}

@@ -1,0 +1,266 @@
+//! Rebuilding a projection from the whole log while the server keeps answering: replay into a
+//! scratch table, catch up under the checkpoint's lock, and swap the tables in one
+//! transaction.
+
+use sqlx::{Acquire, PgConnection, PgPool, Row};
+
+use crate::activities::{self, ActivityProjection, ActivityRow};
+use crate::beneficiaries::{self, BeneficiaryProjection};
+use crate::copy::{CopyRow, CopyWriter};
+use crate::feed::{self, Checkpoint, FeedError, FeedEvent, Projection};
+
+/// The projections, by name.
+pub const PROJECTIONS: [&str; 2] = [beneficiaries::NAME, activities::NAME];
+
+/// What a rebuild reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildProgress {
+    /// Replaying: `done` of `total` events read.
+    Replaying {
+        /// Events read so far.
+        done: u64,
+        /// Events to read.
+        total: u64,
+    },
+    /// Catching up with what was appended meanwhile, then swapping.
+    Swapping,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Events of the projection's streams replayed from the snapshot.
+    pub replayed: u64,
+    /// Events applied while catching up before the swap.
+    pub caught_up: u64,
+    /// The checkpoint the rebuilt projection starts from.
+    pub checkpoint: Checkpoint,
+}
+
+/// Errors of a rebuild.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// No projection has this name.
+    #[error("no projection is called {0:?}: the projections are {list}", list = PROJECTIONS.join(", "))]
+    UnknownProjection(String),
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+impl From<sqlx::Error> for RebuildError {
+    fn from(error: sqlx::Error) -> Self {
+        RebuildError::Feed(error.into())
+    }
+}
+
+fn live_table(name: &str) -> Option<&'static str> {
+    match name {
+        beneficiaries::NAME => Some(beneficiaries::TABLE),
+        activities::NAME => Some(activities::TABLE),
+        _ => None,
+    }
+}
+
+/// Creates an empty copy of `name`'s live table (columns, defaults, indexes) called
+/// `scratch`, replacing any older one.
+pub async fn create_scratch(
+    connection: &mut PgConnection,
+    name: &str,
+    scratch: &str,
+) -> Result<(), RebuildError> {
+    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}"))
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query(&format!(
+        "CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)"
+    ))
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Replays every event up to the current safe point of the log into `scratch` (an empty copy
+/// of `name`'s table); the checkpoint reached and the number of events replayed.
+pub async fn replay_into(
+    pool: &PgPool,
+    name: &str,
+    scratch: &str,
+    progress: &(dyn Fn(RebuildProgress) + Send + Sync),
+) -> Result<(Checkpoint, u64), RebuildError> {
+    let aggregate_type = match name {
+        beneficiaries::NAME => beneficiaries::AGGREGATE_TYPE,
+        activities::NAME => activities::AGGREGATE_TYPE,
+        other => return Err(RebuildError::UnknownProjection(other.to_owned())),
+    };
+    let mut reader = pool.acquire().await?;
+    let mut snapshot = reader.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await?;
+    let upto = safe_point(&mut snapshot).await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = $1 \
+           AND (transaction_id, global_position) <= ($2::text::xid8, $3)",
+    )
+    .bind(aggregate_type)
+    .bind(upto.xid())
+    .bind(upto.global_position)
+    .fetch_one(&mut *snapshot)
+    .await?;
+    let total = u64::try_from(total).unwrap_or(0);
+    progress(RebuildProgress::Replaying { done: 0, total });
+    let mut writer = pool.acquire().await?;
+    let report = |done: u64| progress(RebuildProgress::Replaying { done, total });
+    let replayed = match name {
+        beneficiaries::NAME => {
+            beneficiaries::rebuild_into(&mut snapshot, &mut writer, scratch, upto, &report).await?
+        }
+        _ => replay_activities(&mut snapshot, &mut writer, scratch, upto, &report).await?,
+    };
+    snapshot.commit().await?;
+    Ok((upto, replayed))
+}
+
+/// The last event (in feed order) that is safe to apply now, or the start of the log.
+async fn safe_point(connection: &mut PgConnection) -> Result<Checkpoint, RebuildError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position FROM events \
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Checkpoint::default());
+    };
+    let xid: String = row.try_get("transaction_id")?;
+    let global_position: i64 = row.try_get("global_position")?;
+    Ok(Checkpoint {
+        transaction_id: xid.parse().map_err(|_| FeedError::Undecodable {
+            position: global_position,
+            reason: format!("transaction id {xid:?} is not a number"),
+        })?,
+        global_position,
+    })
+}
+
+async fn replay_activities(
+    reader: &mut PgConnection,
+    writer: &mut PgConnection,
+    scratch: &str,
+    upto: Checkpoint,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<u64, RebuildError> {
+    let mut after = Checkpoint::default();
+    let mut read = 0u64;
+    let mut copy = CopyWriter::new();
+    loop {
+        let events: Vec<FeedEvent> = feed::read_after(reader, after, feed::BATCH_SIZE * 5)
+            .await?
+            .into_iter()
+            .filter(|e| Checkpoint::after(e) <= upto)
+            .collect();
+        let Some(last) = events.last() else { break };
+        after = Checkpoint::after(last);
+        for event in &events {
+            if let Some(row) = ActivityRow::of(event)? {
+                row.write(&mut copy);
+                read += 1;
+            }
+        }
+        copy.send(writer, scratch, activities::COLUMNS).await?;
+        progress(read);
+    }
+    Ok(read)
+}
+
+/// Applies what was appended after `from` to `scratch`, then swaps `scratch` in as `name`'s
+/// live table and sets its checkpoint, in one transaction holding the checkpoint's lock (so
+/// the live runner pauses meanwhile). The events applied while catching up.
+pub async fn catch_up_and_swap(
+    pool: &PgPool,
+    name: &str,
+    scratch: &str,
+    from: Checkpoint,
+) -> Result<(Checkpoint, u64), RebuildError> {
+    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
+    let mut transaction = pool.begin().await?;
+    feed::lock_checkpoint(&mut transaction, name).await?;
+    let mut at = from;
+    let mut caught_up = 0u64;
+    loop {
+        let events = feed::read_after(&mut transaction, at, feed::BATCH_SIZE).await?;
+        let Some(last) = events.last() else { break };
+        let upto = Checkpoint::after(last);
+        match name {
+            beneficiaries::NAME => {
+                BeneficiaryProjection::into_table(scratch)
+                    .apply(&mut transaction, &events, upto)
+                    .await?
+            }
+            _ => {
+                ActivityProjection::into_table(scratch)
+                    .apply(&mut transaction, &events, upto)
+                    .await?
+            }
+        }
+        caught_up += events.len() as u64;
+        at = upto;
+    }
+    let retired = format!("{live}_retired");
+    sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(&format!("ALTER TABLE {live} RENAME TO {retired}"))
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(&format!("ALTER TABLE {scratch} RENAME TO {live}"))
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, \
+           global_position = $3, \
+           max_position = (SELECT coalesce(max(global_position), 0) FROM events \
+             WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
+           events_applied = (SELECT count(*) FROM events \
+             WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
+           updated_at = now() \
+         WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.xid())
+    .bind(at.global_position)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    // Queries that were waiting on the old table finished against it; it can go now.
+    sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
+        .execute(pool)
+        .await?;
+    Ok((at, caught_up))
+}
+
+/// Rebuilds projection `name` from the whole log: replays into `<table>_rebuild`, catches
+/// up and swaps it in. The server may keep running: its readers see the old table until the
+/// swap, and its runner pauses only for the swap.
+pub async fn rebuild(
+    pool: &PgPool,
+    name: &str,
+    progress: &(dyn Fn(RebuildProgress) + Send + Sync),
+) -> Result<RebuildReport, RebuildError> {
+    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
+    let scratch = format!("{live}_rebuild");
+    let mut connection = pool.acquire().await?;
+    create_scratch(&mut connection, name, &scratch).await?;
+    drop(connection);
+    let (from, replayed) = replay_into(pool, name, &scratch, progress).await?;
+    progress(RebuildProgress::Swapping);
+    let (checkpoint, caught_up) = catch_up_and_swap(pool, name, &scratch, from).await?;
+    Ok(RebuildReport {
+        replayed,
+        caught_up,
+        checkpoint,
+    })
+}
