@@ -5,7 +5,7 @@
 //! WebSocket, from the `Authorization` field of `connection_init`'s payload): without a live
 //! token nothing is parsed or executed, and the answer is one UNAUTHENTICATED error.
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
@@ -13,13 +13,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
 use masar_domain::ErrorCode;
 
 use super::error::{ensure_codes, ApiError};
+use super::graphiql;
 use super::schema::MasarSchema;
 use crate::auth::{principal_from_headers, TokenStore};
 
@@ -35,25 +36,15 @@ pub struct GraphqlState {
     pub tokens: TokenStore,
 }
 
-/// The GraphQL routes: `/graphql` (POST: queries and mutations; GET: GraphiQL) and
+/// The GraphQL routes: `/graphql` (POST: queries and mutations; GET: GraphiQL),
+/// `/graphql/assets/{file}` (GraphiQL's scripts and styles, see [`graphiql`]) and
 /// `/graphql/ws` (subscriptions).
 pub fn routes(state: GraphqlState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .route("/graphql/assets/{file}", get(graphiql::asset))
         .route("/graphql/ws", get(graphql_ws))
         .with_state(state)
-}
-
-/// `GET /graphql`: the GraphiQL IDE. Its scripts and styles still load from a CDN
-/// (unpkg.com); send the token in its Headers pane as `{"Authorization": "Bearer …"}`.
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Masar GraphQL")
-            .finish(),
-    )
 }
 
 /// `POST /graphql`.
