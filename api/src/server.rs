@@ -118,16 +118,40 @@ async fn health(State(pool): State<PgPool>) -> (StatusCode, Json<serde_json::Val
     }
 }
 
-/// Serves `build_app` on `listen` until SIGINT or SIGTERM, then drains open requests.
+/// Starts the projection runners (`masar_projections::feed::run`): each waits to be the only
+/// active runner of its projection across servers, then keeps it current.
+pub fn spawn_projection_runners(pool: &PgPool) -> Vec<tokio::task::JoinHandle<()>> {
+    let forever = std::future::pending::<()>;
+    vec![
+        tokio::spawn(masar_projections::feed::run(
+            pool.clone(),
+            masar_projections::beneficiaries::BeneficiaryProjection::default(),
+            forever(),
+        )),
+        tokio::spawn(masar_projections::feed::run(
+            pool.clone(),
+            masar_projections::activities::ActivityProjection::default(),
+            forever(),
+        )),
+    ]
+}
+
+/// Serves `build_app` on `listen` until SIGINT or SIGTERM, then drains open requests; the
+/// projection runners run meanwhile.
 pub async fn serve(state: AppState, listen: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "masar is serving on http://{local}");
-    axum::serve(listener, build_app(state))
+    let runners = spawn_projection_runners(&state.pool);
+    let served = axum::serve(listener, build_app(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+    for runner in runners {
+        runner.abort();
+    }
+    served?;
     tracing::info!("masar stopped");
     Ok(())
 }

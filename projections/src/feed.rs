@@ -239,9 +239,14 @@ pub async fn catch_up<P: Projection>(pool: &PgPool, projection: &P) -> Result<u6
 
 /// The advisory lock key of a projection's runner.
 fn lock_key(name: &str) -> i64 {
-    // FNV-1a: stable across builds and machines (std's hasher is not).
+    advisory_key(&format!("masar-projection:{name}"))
+}
+
+/// A stable advisory lock key for `text` (FNV-1a: the same across builds and machines, which
+/// std's hasher is not).
+pub fn advisory_key(text: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("masar-projection:{name}").bytes() {
+    for byte in text.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -370,4 +375,28 @@ pub async fn reflected_position(
     .await?
     .flatten();
     Ok(position.unwrap_or(0))
+}
+
+/// Waits (at most `timeout`) until projection `name` reflects the log as it is now, so that a
+/// read right after a write sees it; whether it does. The runner applies the events: this only
+/// watches.
+pub async fn wait_until_current(
+    pool: &PgPool,
+    name: &str,
+    timeout: Duration,
+) -> Result<bool, FeedError> {
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut connection = pool.acquire().await?;
+    loop {
+        if reflected_position(&mut connection, name).await? >= head {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

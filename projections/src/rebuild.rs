@@ -43,9 +43,32 @@ pub enum RebuildError {
     /// No projection has this name.
     #[error("no projection is called {0:?}: the projections are {list}", list = PROJECTIONS.join(", "))]
     UnknownProjection(String),
+    /// Another rebuild of the same projection is running.
+    #[error("a rebuild of {0} is already running: wait for it to finish")]
+    AlreadyRebuilding(String),
     /// Reading or writing failed.
     #[error(transparent)]
     Feed(#[from] FeedError),
+}
+
+fn rebuild_key(name: &str) -> i64 {
+    feed::advisory_key(&format!("masar-rebuild:{name}"))
+}
+
+/// Whether a rebuild of `name` is running (in any process).
+pub async fn is_rebuilding(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let key = rebuild_key(name);
+    let bits = u64::from_ne_bytes(key.to_ne_bytes());
+    // pg_locks shows a bigint advisory key as its high and low 32 bits.
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)",
+    )
+    .bind(i64::try_from(bits >> 32).unwrap_or(0))
+    .bind(i64::try_from(bits & 0xffff_ffff).unwrap_or(0))
+    .fetch_one(pool)
+    .await
 }
 
 impl From<sqlx::Error> for RebuildError {
@@ -252,15 +275,32 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, RebuildError> {
     let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
     let scratch = format!("{live}_rebuild");
-    let mut connection = pool.acquire().await?;
-    create_scratch(&mut connection, name, &scratch).await?;
-    drop(connection);
-    let (from, replayed) = replay_into(pool, name, &scratch, progress).await?;
-    progress(RebuildProgress::Swapping);
-    let (checkpoint, caught_up) = catch_up_and_swap(pool, name, &scratch, from).await?;
-    Ok(RebuildReport {
-        replayed,
-        caught_up,
-        checkpoint,
-    })
+    // Held by this connection for the whole rebuild (and released if the process dies).
+    let mut guard = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(rebuild_key(name))
+        .fetch_one(&mut *guard)
+        .await?;
+    if !locked {
+        return Err(RebuildError::AlreadyRebuilding(name.to_owned()));
+    }
+    let result = async {
+        let mut connection = pool.acquire().await?;
+        create_scratch(&mut connection, name, &scratch).await?;
+        drop(connection);
+        let (from, replayed) = replay_into(pool, name, &scratch, progress).await?;
+        progress(RebuildProgress::Swapping);
+        let (checkpoint, caught_up) = catch_up_and_swap(pool, name, &scratch, from).await?;
+        Ok(RebuildReport {
+            replayed,
+            caught_up,
+            checkpoint,
+        })
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(rebuild_key(name))
+        .execute(&mut *guard)
+        .await?;
+    result
 }

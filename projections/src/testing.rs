@@ -165,7 +165,13 @@ async fn start_server() -> Result<Server, DatabaseError> {
 async fn start_embedded(dir: &Path) -> Result<EmbeddedPostgres, DatabaseError> {
     let embedded = EmbeddedPostgres::new(dir)?
         // Many test processes, each with a pool, and the binaries they start.
-        .with_setting("max_connections", "300");
+        .with_setting("max_connections", "300")
+        // Test data is disposable: no waiting for the disk. Dropping a database forces a
+        // checkpoint, and a slow one would hold back every projection of the cluster (the
+        // feed waits for transactions older than its events, in every database).
+        .with_setting("fsync", "off")
+        .with_setting("synchronous_commit", "off")
+        .with_setting("full_page_writes", "off");
     embedded.start().await?;
     Ok(embedded)
 }

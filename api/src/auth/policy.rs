@@ -16,7 +16,7 @@
 //! | read the event log, streams, integrity | yes | — | yes | — |
 //! | read organisations, programmes, indicators, projection status | yes | yes | yes | yes |
 //! | journey event notices (no personal data) | all | identified or referred | all | all |
-//! | indicator figures with small counts (1–4) | suppressed | suppressed | exact | suppressed |
+//! | indicator figures with small counts (1–4) | exact | suppressed | exact | suppressed |
 //!
 //! A partner's being a partner of the beneficiary's programme is also a journey rule
 //! (`NotProgrammePartner`), checked by the beneficiary aggregate against the programme's own
@@ -244,8 +244,8 @@ impl Access {
         Ok(())
     }
 
-    /// Reading indicator tables: every role (small counts are suppressed for all but an
-    /// AUDITOR, see [`Access::suppresses_small_counts`]).
+    /// Reading indicator tables: every role (small counts are suppressed for all but ADMIN
+    /// and AUDITOR, see [`Access::suppresses_small_counts`]).
     pub fn can_read_indicators(_principal: &Principal) -> Result<(), Denied> {
         Ok(())
     }
@@ -265,9 +265,9 @@ impl Access {
     }
 
     /// Whether small counts (1–4) must be suppressed in the figures this caller reads: for
-    /// every role but AUDITOR, who recomputes and checks the exact figures.
+    /// every role but ADMIN and AUDITOR (INDICATORS.md, small-cell suppression).
     pub fn suppresses_small_counts(principal: &Principal) -> bool {
-        principal.role != Role::Auditor
+        !matches!(principal.role, Role::Admin | Role::Auditor)
     }
 }
 
@@ -491,7 +491,7 @@ mod tests {
                         Ok(())
                     }
                 },
-                [false, false, false, false, true, false],
+                [true, false, false, false, true, false],
             ),
         ]
     }

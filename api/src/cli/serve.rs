@@ -25,6 +25,24 @@ pub struct ServeArgs {
         value_name = "true|false"
     )]
     pub graphql_introspection: bool,
+    /// Counts from 1 to this − 1 are suppressed in the indicator figures of roles other than
+    /// ADMIN and AUDITOR (at least 5).
+    #[arg(
+        long,
+        env = "MASAR_SMALL_CELL_THRESHOLD",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(i64).range(5..)
+    )]
+    pub small_cell_threshold: i64,
+    /// How long, in milliseconds, list and indicator queries wait for the projections to
+    /// reflect the writes already acknowledged before answering with what they hold.
+    #[arg(
+        long,
+        env = "MASAR_PROJECTION_WAIT_MS",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u64).range(0..=60_000)
+    )]
+    pub projection_wait_ms: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
@@ -36,11 +54,18 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(config: &Config, database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+/// Serves on an open database exactly as `masar serve` does, until a shutdown signal.
+pub(super) async fn serve(
+    config: &Config,
+    database: &Database,
+    args: &ServeArgs,
+) -> anyhow::Result<()> {
     let vault = open_vault(config, database).await?;
     let options = ServerOptions {
         schema: SchemaOptions {
             introspection: args.graphql_introspection,
+            small_cell_threshold: args.small_cell_threshold,
+            projection_wait: std::time::Duration::from_millis(args.projection_wait_ms),
             ..SchemaOptions::default()
         },
         ..ServerOptions::default()
@@ -52,7 +77,7 @@ async fn serve(config: &Config, database: &Database, args: &ServeArgs) -> anyhow
 /// The personal data vault, or `None` (with a warning) when no master key is configured: the
 /// server then refuses to record or read personal data, and serves everything else. A master
 /// key that is configured but cannot be read stops the server.
-async fn open_vault(
+pub(super) async fn open_vault(
     config: &Config,
     database: &Database,
 ) -> anyhow::Result<Option<PersonalDataVault>> {

@@ -358,31 +358,24 @@ mirror! {
     }
 }
 
-/// A dimension an indicator can be disaggregated by.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dimension {
-    /// Sex.
-    #[graphql(name = "SEX")]
-    Sex,
-    /// Age band at identification.
-    #[graphql(name = "AGE_BAND")]
-    AgeBand,
-    /// Region of identification.
-    #[graphql(name = "REGION")]
-    Region,
-    /// Identifying partner.
-    #[graphql(name = "PARTNER")]
-    Partner,
-    /// Nationality.
-    #[graphql(name = "NATIONALITY")]
-    Nationality,
-    /// Legal status.
-    #[graphql(name = "LEGAL_STATUS")]
-    LegalStatus,
-    /// Calendar month.
-    #[graphql(name = "MONTH")]
-    Month,
-    /// Calendar quarter.
-    #[graphql(name = "QUARTER")]
-    Quarter,
+mirror! {
+    /// A dimension an indicator can be disaggregated by.
+    Dimension => values::Dimension {
+        /// Sex.
+        Sex = "SEX",
+        /// Age band at identification.
+        AgeBand = "AGE_BAND",
+        /// Region of identification.
+        Region = "REGION",
+        /// Identifying partner.
+        Partner = "PARTNER",
+        /// Nationality.
+        Nationality = "NATIONALITY",
+        /// Legal status.
+        LegalStatus = "LEGAL_STATUS",
+        /// Calendar month.
+        Month = "MONTH",
+        /// Calendar quarter.
+        Quarter = "QUARTER",
+    }
 }

@@ -8,10 +8,13 @@
 //!   [`enums`], [`scalars`]).
 //! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
 //! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
+//! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
 pub mod enums;
 pub mod error;
+pub mod graphiql;
 pub mod http;
+pub mod indicators;
 pub mod inputs;
 pub mod mutation;
 pub mod query;

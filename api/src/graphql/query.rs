@@ -9,21 +9,25 @@ use masar_domain::beneficiary::Beneficiary;
 use masar_domain::ids::BeneficiaryId;
 use masar_domain::organisation::Organisation;
 use masar_domain::programme::Programme;
+use masar_domain::values;
 use masar_domain::ErrorCode;
 use masar_projections::event_log::{read_log, read_stream};
+use masar_projections::{activities, beneficiaries, feed, rebuild};
 
 use super::enums::{Dimension, Stage};
 use super::error::ApiError;
+use super::indicators::{self, IndicatorRequest};
 use super::inputs::PeriodInput;
 use super::reads;
 use super::scalars::{DateTime, Position, Uuid};
+use super::schema::SchemaOptions;
 use super::types::{
     int, BeneficiaryConnection, BeneficiaryEdge, BeneficiaryObject, EventLogPage, IndicatorReport,
     IntegrityReport, OrganisationObject, PageInfo, PrincipalObject, ProgrammeObject,
     ProjectionStatus, RecordedEvent,
 };
 use super::{api, principal};
-use crate::auth::Access;
+use crate::auth::{Access, BeneficiaryScope};
 
 /// Most beneficiaries one page may hold.
 pub const MAX_BENEFICIARIES_PAGE: i32 = 500;
@@ -110,9 +114,7 @@ impl Query {
     }
 
     /// Relay-style page of beneficiaries the caller may see, oldest identification first.
-    ///
-    /// Interim: folds every beneficiary stream on each call, until the beneficiary
-    /// projection lands.
+    /// Filters and counts come from the beneficiaries projection; each node is its stream.
     async fn beneficiaries(
         &self,
         ctx: &Context<'_>,
@@ -132,36 +134,48 @@ impl Query {
             .with_field("first"));
         }
         let after = after.as_deref().map(Cursor::decode).transpose()?;
-        let programme_code = programme_code.as_deref().map(str::trim);
-        let region = region.as_deref().map(str::trim);
-
-        let streams = reads::beneficiaries(&api(ctx)?.write.pool).await?;
-        let mut matching: Vec<BeneficiaryObject> = streams
+        let pool = &api(ctx)?.write.pool;
+        // Read what was written before this request (the runner is usually milliseconds
+        // behind); past the wait, answer with what the projection holds.
+        let wait = ctx
+            .data::<SchemaOptions>()
+            .map_or(std::time::Duration::ZERO, |options| options.projection_wait);
+        feed::wait_until_current(pool, beneficiaries::NAME, wait)
+            .await
+            .map_err(|error| ApiError::internal("reading the beneficiaries projection", &error))?;
+        let filter = reads::BeneficiaryFilter {
+            programme_code: programme_code.map(|code| code.trim().to_owned()),
+            stage: stage.map(|stage| values::Stage::from(stage).as_str()),
+            region: region.map(|region| region.trim().to_owned()),
+            responsible: match scope {
+                BeneficiaryScope::Every => None,
+                BeneficiaryScope::ResponsibleFor(organisation) => {
+                    Some(organisation.as_str().to_owned())
+                }
+            },
+        };
+        let total_count = int(reads::count_beneficiaries(pool, &filter).await?);
+        let page = reads::page_of_beneficiaries(
+            pool,
+            &filter,
+            after.map(|cursor| (cursor.identified_at_micros, cursor.id)),
+            i64::from(first) + 1,
+        )
+        .await?;
+        let has_next_page = page.len() > usize::try_from(first).unwrap_or(0);
+        let ids: Vec<uuid::Uuid> = page
             .into_iter()
-            .filter(|stream| scope.allows_beneficiary(&stream.beneficiary))
-            .filter_map(BeneficiaryObject::new)
-            .filter(|b| {
-                let identification = b.identification();
-                programme_code.is_none_or(|code| identification.programme_code.as_str() == code)
-                    && region.is_none_or(|region| identification.region.as_str() == region)
-                    && stage.is_none_or(|stage| b.stage_value() == stage)
-            })
+            .take(usize::try_from(first).unwrap_or(0))
             .collect();
-        matching.sort_by_key(Cursor::of);
-        let total_count = int(matching.len());
-        let mut rest = matching
+        let streams = reads::beneficiaries_by_id(pool, &ids).await?;
+        let edges: Vec<BeneficiaryEdge> = streams
             .into_iter()
-            .filter(|b| after.as_ref().is_none_or(|after| Cursor::of(b) > *after))
-            .peekable();
-        let mut edges = Vec::new();
-        while edges.len() < usize::try_from(first).unwrap_or(0) {
-            let Some(node) = rest.next() else { break };
-            edges.push(BeneficiaryEdge {
+            .filter_map(BeneficiaryObject::new)
+            .map(|node| BeneficiaryEdge {
                 cursor: Cursor::of(&node).encode(),
                 node,
-            });
-        }
-        let has_next_page = rest.peek().is_some();
+            })
+            .collect();
         Ok(BeneficiaryConnection {
             page_info: PageInfo {
                 has_next_page,
@@ -184,12 +198,25 @@ impl Query {
         #[graphql(default_with = "Some(Vec::new())")] disaggregate_by: Option<Vec<Dimension>>,
         #[graphql(default_with = "Some(\"fr\".to_owned())")] language: Option<String>,
     ) -> Result<IndicatorReport, ApiError> {
-        Access::can_read_indicators(principal(ctx)?)?;
-        let _ = (programme_code, period, as_of, disaggregate_by, language);
-        Err(ApiError::not_available(
-            "indicators",
-            "projections and indicators",
-        ))
+        let principal = principal(ctx)?;
+        Access::can_read_indicators(principal)?;
+        let options = ctx.data::<SchemaOptions>().copied().unwrap_or_default();
+        let pool = &api(ctx)?.write.pool;
+        for name in [beneficiaries::NAME, activities::NAME] {
+            feed::wait_until_current(pool, name, options.projection_wait)
+                .await
+                .map_err(|error| ApiError::internal("reading the projections", &error))?;
+        }
+        let request = IndicatorRequest {
+            programme_code,
+            period,
+            as_of,
+            disaggregate_by: disaggregate_by.unwrap_or_default(),
+            language: language.unwrap_or_else(|| "fr".to_owned()),
+            suppress_below: Access::suppresses_small_counts(principal)
+                .then_some(options.small_cell_threshold),
+        };
+        indicators::report(pool, request).await
     }
 
     /// The raw global event log, in order (ADMIN, AUDITOR).
@@ -243,10 +270,21 @@ impl Query {
     /// Each projection's position, the log head and the lag.
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionStatus>, ApiError> {
         Access::can_read_projection_status(principal(ctx)?)?;
-        Err(ApiError::not_available(
-            "projections",
-            "projections and indicators",
-        ))
+        let pool = &api(ctx)?.write.pool;
+        let progress = feed::progress(pool)
+            .await
+            .map_err(|error| ApiError::internal("reading the projections' progress", &error))?;
+        let mut statuses = Vec::with_capacity(progress.len());
+        for p in progress {
+            statuses.push(ProjectionStatus {
+                rebuilding: rebuild::is_rebuilding(pool, &p.name).await?,
+                name: p.name,
+                position: Position(p.position),
+                head: Position(p.head),
+                lag: int(p.lag),
+            });
+        }
+        Ok(statuses)
     }
 }
 

@@ -1,10 +1,9 @@
 //! What the queries read, folded from the streams themselves.
 //!
-//! **Interim**: until the projections land, every read folds events from the `events` table
-//! (single streams through `masar_projections::event_log::read_stream`; lists in one query
-//! per aggregate type). Listing beneficiaries therefore reads every beneficiary event on each
-//! call — fine for a field office's thousands, not for Work4Life's fifteen thousand; the
-//! beneficiary projection replaces [`beneficiaries`] without changing the resolvers.
+//! A beneficiary is read from its own stream (always current); lists of beneficiaries are
+//! filtered, counted and paged in the beneficiaries projection (`beneficiary_state`), and
+//! their nodes read from their streams. Organisations and programmes are few: their streams
+//! are folded on each read.
 
 use std::collections::BTreeMap;
 
@@ -70,40 +69,115 @@ pub async fn beneficiary(
     }))
 }
 
-/// Every beneficiary stream (interim: see the module documentation).
-pub async fn beneficiaries(pool: &PgPool) -> Result<Vec<BeneficiaryStream>, ApiError> {
+/// The streams of `ids` (those that have events), in the order of `ids`.
+pub async fn beneficiaries_by_id(
+    pool: &PgPool,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<BeneficiaryStream>, ApiError> {
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let rows = sqlx::query(
         "SELECT aggregate_id, sequence, payload, recorded_at FROM events \
-         WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
     )
     .bind(Beneficiary::TYPE)
+    .bind(&texts)
     .fetch_all(pool)
     .await?;
-    let mut streams: Vec<BeneficiaryStream> = Vec::new();
-    let mut current_id: Option<String> = None;
+    let mut streams: BTreeMap<String, BeneficiaryStream> = BTreeMap::new();
     for row in rows {
         let aggregate_id: String = row.try_get("aggregate_id")?;
         let sequence: i64 = row.try_get("sequence")?;
         let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
         let event: BeneficiaryEvent = decode(&aggregate_id, row.try_get("payload")?)?;
-        if current_id.as_deref() != Some(aggregate_id.as_str()) {
+        if !streams.contains_key(&aggregate_id) {
             let id = aggregate_id.parse::<BeneficiaryId>().map_err(|error| {
                 ApiError::internal("a beneficiary stream has an id that is not a UUID", &error)
             })?;
-            streams.push(BeneficiaryStream {
-                id,
-                beneficiary: Beneficiary::default(),
-                recorded_at: BTreeMap::new(),
-            });
-            current_id = Some(aggregate_id);
+            streams.insert(
+                aggregate_id.clone(),
+                BeneficiaryStream {
+                    id,
+                    beneficiary: Beneficiary::default(),
+                    recorded_at: BTreeMap::new(),
+                },
+            );
         }
-        let Some(current) = streams.last_mut() else {
-            continue;
-        };
-        current.beneficiary.apply(event);
-        current.recorded_at.insert(sequence, recorded_at);
+        if let Some(stream) = streams.get_mut(&aggregate_id) {
+            stream.beneficiary.apply(event);
+            stream.recorded_at.insert(sequence, recorded_at);
+        }
     }
-    Ok(streams)
+    Ok(texts.iter().filter_map(|id| streams.remove(id)).collect())
+}
+
+/// Which beneficiaries a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BeneficiaryFilter {
+    /// Only this programme's.
+    pub programme_code: Option<String>,
+    /// Only at this stage (contract name).
+    pub stage: Option<&'static str>,
+    /// Only identified in this region.
+    pub region: Option<String>,
+    /// Only those this organisation identified or was referred (a partner's scope).
+    pub responsible: Option<String>,
+}
+
+const FILTER: &str = "identified_at IS NOT NULL \
+    AND ($1::text IS NULL OR programme_code = $1) \
+    AND ($2::text IS NULL OR stage = $2) \
+    AND ($3::text IS NULL OR region = $3) \
+    AND ($4::text IS NULL OR partner_code = $4 OR $4 = ANY(referred_to))";
+
+/// How many beneficiaries of the projection match `filter`.
+pub async fn count_beneficiaries(
+    pool: &PgPool,
+    filter: &BeneficiaryFilter,
+) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM beneficiary_state WHERE {FILTER}"
+    ))
+    .bind(&filter.programme_code)
+    .bind(filter.stage)
+    .bind(&filter.region)
+    .bind(&filter.responsible)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The ids of at most `limit` beneficiaries matching `filter`, oldest identification first,
+/// after `after` (identification time in microseconds, id).
+pub async fn page_of_beneficiaries(
+    pool: &PgPool,
+    filter: &BeneficiaryFilter,
+    after: Option<(i64, uuid::Uuid)>,
+    limit: i64,
+) -> Result<Vec<uuid::Uuid>, ApiError> {
+    let after_at = after
+        .map(|(micros, _)| {
+            DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(|| {
+                ApiError::new(
+                    masar_domain::ErrorCode::Validation,
+                    "after: not a cursor of this list; pass an endCursor as received",
+                )
+                .with_field("after")
+            })
+        })
+        .transpose()?;
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT beneficiary_id FROM beneficiary_state WHERE {FILTER} \
+           AND ($5::timestamptz IS NULL OR (identified_at, beneficiary_id) > ($5, $6)) \
+         ORDER BY identified_at, beneficiary_id LIMIT $7"
+    ))
+    .bind(&filter.programme_code)
+    .bind(filter.stage)
+    .bind(&filter.region)
+    .bind(&filter.responsible)
+    .bind(after_at)
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One organisation's stream, folded; `None` when it is not registered.

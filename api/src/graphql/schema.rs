@@ -52,6 +52,11 @@ pub struct SchemaOptions {
     pub max_depth: usize,
     /// Largest complexity allowed.
     pub max_complexity: usize,
+    /// Counts from 1 to this − 1 are suppressed for roles other than ADMIN and AUDITOR.
+    pub small_cell_threshold: i64,
+    /// How long list and indicator queries wait for the projections to reflect the writes
+    /// acknowledged before them.
+    pub projection_wait: std::time::Duration,
 }
 
 impl Default for SchemaOptions {
@@ -60,6 +65,8 @@ impl Default for SchemaOptions {
             introspection: true,
             max_depth: MAX_DEPTH,
             max_complexity: MAX_COMPLEXITY,
+            small_cell_threshold: super::indicators::DEFAULT_SMALL_CELL_THRESHOLD,
+            projection_wait: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -80,7 +87,7 @@ pub fn schema_builder(options: SchemaOptions) -> SchemaBuilder<Query, Mutation, 
 
 /// The schema, serving `context`.
 pub fn build_schema(context: ApiContext, options: SchemaOptions) -> MasarSchema {
-    schema_builder(options).data(context).finish()
+    schema_builder(options).data(context).data(options).finish()
 }
 
 /// The served schema in SDL.
