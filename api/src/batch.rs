@@ -63,21 +63,15 @@ pub async fn record_batch(
     let mut pending: Vec<usize> = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match known.get(&item.event_id.as_uuid()) {
-            Some((aggregate_type, aggregate_id, sequence)) => {
-                outcomes[index] = Some(
-                    if aggregate_type == Beneficiary::TYPE
-                        && *aggregate_id == item.beneficiary_id.to_string()
-                    {
-                        SubmissionOutcome::stored(
-                            item.event_id,
-                            SubmissionStatus::Duplicate,
-                            *sequence,
-                        )
-                    } else {
-                        reused(item.event_id)
-                    },
-                );
+            // A resubmission to the same stream: the aggregate answers it DUPLICATE, after
+            // checking the caller may write there at all.
+            Some((aggregate_type, aggregate_id, _))
+                if aggregate_type == Beneficiary::TYPE
+                    && *aggregate_id == item.beneficiary_id.to_string() =>
+            {
+                pending.push(index);
             }
+            Some(_) => outcomes[index] = Some(reused(item.event_id)),
             None => pending.push(index),
         }
     }

@@ -98,11 +98,14 @@ pub(crate) async fn decide_and_store(
 ) -> SubmissionOutcome {
     let event_id = submission.event_id;
     let stream = submission.beneficiary_id.to_string();
-    match classify_known(write, event_id, &stream).await {
+    // An id of another stream is refused at once; one of this stream is a resubmission, which
+    // the aggregate answers (after checking the caller may write here at all).
+    let resubmitted = match classify_known(write, event_id, &stream).await {
+        Ok(Some(outcome)) if outcome.status == SubmissionStatus::Duplicate => Some(outcome),
         Ok(Some(outcome)) => return outcome,
-        Ok(None) => {}
+        Ok(None) => None,
         Err(outcome) => return outcome,
-    }
+    };
     let envelope = Envelope {
         event_id,
         occurred_at: submission.occurred_at,
@@ -120,6 +123,9 @@ pub(crate) async fn decide_and_store(
         .await;
         match result {
             Ok(()) => {
+                if let Some(duplicate) = resubmitted {
+                    return duplicate;
+                }
                 return match classify_known(write, event_id, &stream).await {
                     Ok(Some(outcome)) if outcome.status == SubmissionStatus::Duplicate => {
                         SubmissionOutcome {
@@ -229,16 +235,22 @@ pub(crate) async fn complete_consent_withdrawal(
     if !withdraws || outcome.status == SubmissionStatus::Rejected {
         return outcome;
     }
+    // The key goes first, then `PersonalDataErased` is recorded (idempotent: a resubmission
+    // completes an erasure that failed half-way).
     let keys = KeyStore::new(write.pool.clone());
-    match keys.destroy(submission.beneficiary_id).await {
-        Ok(_) => {
-            if let Err(error) = keys.vacuum().await {
-                tracing::warn!(error = %error, "vacuum of personal_data_keys failed");
-            }
-            outcome
-        }
+    let request = crate::privacy::ErasureRequest {
+        beneficiary_id: submission.beneficiary_id,
+        actor: submission.actor.clone(),
+        reason: format!(
+            "consent to data processing withdrawn (event {})",
+            submission.event_id
+        ),
+        token_id: None,
+    };
+    match crate::privacy::erase(write, &keys, request).await {
+        Ok(_) => outcome,
         Err(error) => {
-            tracing::error!(error = %error, "destroying a personal data key failed");
+            tracing::error!(error = %error, "erasing after a consent withdrawal failed");
             SubmissionOutcome::rejected(
                 outcome.event_id,
                 ErrorCode::Internal,

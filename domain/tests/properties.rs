@@ -23,6 +23,7 @@ use masar_domain::values::{
     Actor, ConsentScope, EmploymentKind, ExitReason, LegalStatus, LivingConditions, Money,
     ReferralChannel, Role, ServiceKind, Sex, TrainingKind, VentureKind,
 };
+use masar_domain::ErrorCode;
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -425,14 +426,18 @@ proptest! {
     }
 
     /// (c) Resubmitting any accepted command, even at the end, records nothing and leaves
-    /// the state as it was.
+    /// the state as it was: it is a duplicate, or — when the caller may no longer write for
+    /// this beneficiary (re-identified by another organisation) — refused as FORBIDDEN.
     #[test]
     fn resubmission_is_a_no_op(steps in journey(true)) {
         let run = run(commands(&steps), |_, _| {})?;
         let services = services();
         for command in run.accepted_commands {
             let state = run.live.clone();
-            prop_assert_eq!(state.decide(command, &services), Ok(vec![]));
+            match state.decide(command, &services) {
+                Ok(events) => prop_assert_eq!(events, vec![]),
+                Err(error) => prop_assert_eq!(error.code(), ErrorCode::Forbidden),
+            }
             prop_assert_eq!(&state, &run.live);
         }
     }

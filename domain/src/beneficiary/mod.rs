@@ -335,13 +335,10 @@ impl Beneficiary {
             beneficiary_id: _,
         } = command;
 
-        // 1. Idempotency.
-        if self.sequence_of(event_id).is_some() {
-            return Ok(Vec::new());
-        }
         let fact = fact.normalised();
 
-        // 2. Access.
+        // 1. Access: first, so that a caller who may not write here learns nothing, not even
+        //    whether an event id is already recorded.
         let programme_code = match (self.identified(), &fact) {
             (Some(identification), _) => Some(&identification.programme_code),
             (None, JourneyFact::Identified { programme_code, .. }) => Some(programme_code),
@@ -349,6 +346,11 @@ impl Beneficiary {
         };
         let programme = programme_code.and_then(|code| directory.programme(code));
         self.check_access(&actor, programme.as_ref())?;
+
+        // 2. Idempotency.
+        if self.sequence_of(event_id).is_some() {
+            return Ok(Vec::new());
+        }
         if matches!(fact, JourneyFact::PersonalDataErased { .. }) {
             return Err(BeneficiaryError::ErasureNotAJourneyEvent);
         }
@@ -595,7 +597,13 @@ impl Beneficiary {
                 .map(|record| record.recorded_by.clone())
                 .ok_or(BeneficiaryError::NotIdentified)?,
         };
-        if actor.role == Role::Partner && actor.organisation != owner {
+        // Once DATA_PROCESSING consent is withdrawn, any organisation responsible for the
+        // beneficiary (identifying or referred) may complete the erasure it calls for.
+        let consent_withdrawn = !self.consent().contains(&ConsentScope::DataProcessing);
+        if actor.role == Role::Partner
+            && actor.organisation != owner
+            && !(consent_withdrawn && self.is_responsible(&actor.organisation))
+        {
             return Err(BeneficiaryError::NotResponsible {
                 organisation: actor.organisation,
                 identified_by: owner,

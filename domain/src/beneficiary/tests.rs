@@ -250,15 +250,18 @@ fn a_resubmitted_event_id_records_nothing() {
 }
 
 #[test]
-fn idempotency_comes_before_every_other_rule() {
-    // The stream has exited since, and the actor may not even write: still a duplicate.
+fn idempotency_comes_right_after_access() {
+    // The stream has exited since: still a duplicate for whoever may write here.
     let events = vec![identified(), ev(2, 1, sensitised()), ev(3, 2, exited())];
     given(events.clone())
         .when(record(2, 1, sensitised()))
         .then_expect_events(vec![]);
+    // Who may not write learns nothing, not even that the event is recorded.
     given(events)
         .when(record_as(actor("X1", Role::Auditor), 2, 1, sensitised()))
-        .then_expect_events(vec![]);
+        .then_expect_error(BeneficiaryError::Forbidden {
+            role: Role::Auditor,
+        });
 }
 
 // ------------------------------------------------------------------------------ 2. access
