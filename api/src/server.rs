@@ -19,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::TokenStore;
 use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
+use crate::notices::NoticeHub;
 use crate::privacy::PersonalDataVault;
 use crate::write::{DirectoryError, WriteSide};
 
@@ -71,6 +72,7 @@ impl AppState {
             write,
             tokens: tokens.clone(),
             vault,
+            notices: NoticeHub::start(pool.clone()),
         };
         Ok(AppState {
             graphql: GraphqlState {

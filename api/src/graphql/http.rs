@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures::StreamExt;
 use masar_domain::ErrorCode;
 
 use super::error::{ensure_codes, ApiError};
@@ -105,23 +104,32 @@ async fn graphql_post(
             );
         }
     };
-    // `execute_stream` answers queries and mutations with one response, and a subscription
-    // with the subscription's own answer rather than "not supported on this transport".
-    let response = state
-        .schema
-        .execute_stream(request.data(principal))
-        .next()
-        .await;
-    let mut response = match response {
-        Some(response) => response,
-        None => async_graphql::Response::from_errors(vec![ApiError::internal(
-            "executing a GraphQL request",
-            &"no response",
-        )
-        .into_server_error()]),
-    };
+    if is_subscription(&request) {
+        return error_response(
+            StatusCode::OK,
+            ApiError::new(
+                ErrorCode::Validation,
+                "subscriptions are served over WebSocket (graphql-ws) at /graphql/ws, not over \
+                 POST",
+            ),
+        );
+    }
+    let mut response = state.schema.execute(request.data(principal)).await;
     ensure_codes(&mut response);
     json_response(StatusCode::OK, &response)
+}
+
+/// Whether the operation the request runs is a subscription (a query that does not parse is
+/// left to the schema, which says why).
+fn is_subscription(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let wanted = request.operation_name.as_deref();
+    document.operations.iter().any(|(name, operation)| {
+        (wanted.is_none() || name.map(|n| n.as_str()) == wanted)
+            && operation.node.ty == async_graphql::parser::types::OperationType::Subscription
+    })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

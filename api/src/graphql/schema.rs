@@ -41,6 +41,8 @@ pub struct ApiContext {
     /// Personal data encryption; `None` when no master key is configured, in which case
     /// personal data is neither recorded nor read.
     pub vault: Option<PersonalDataVault>,
+    /// Live journey event notices (subscriptions).
+    pub notices: crate::notices::NoticeHub,
 }
 
 /// How the schema is built.

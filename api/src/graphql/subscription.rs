@@ -1,11 +1,16 @@
-//! The contract's `Subscription`: declared, not served yet.
+//! The contract's `Subscription`: live journey event notices, filtered by programme and by
+//! what the caller may see (`crate::auth::Access::journey_notice_scope`).
 
 use async_graphql::{Context, Subscription as SubscriptionRoot};
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
-use super::principal;
+use super::scalars::{DateTime, Position, Uuid};
 use super::types::JourneyEventNotice;
+use super::{api, principal};
+use crate::auth::{Access, BeneficiaryScope};
+use crate::notices::Notice;
 
 /// Live notices.
 #[derive(Debug, Default, Clone, Copy)]
@@ -20,11 +25,47 @@ impl Subscription {
         ctx: &Context<'_>,
         programme_code: Option<String>,
     ) -> Result<BoxStream<'static, JourneyEventNotice>, ApiError> {
-        principal(ctx)?;
-        let _ = programme_code;
-        Err(ApiError::not_available(
-            "the journeyEvents subscription",
-            "projections and indicators (the global event feed)",
-        ))
+        let scope = Access::journey_notice_scope(principal(ctx)?);
+        let programme_code = programme_code.map(|code| code.trim().to_owned());
+        let receiver = api(ctx)?.notices.subscribe();
+        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(notice) => return Some((notice, receiver)),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a subscriber was too slow and missed notices");
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
+        .filter(move |notice| {
+            let wanted = programme_code
+                .as_deref()
+                .is_none_or(|code| notice.programme_code == code)
+                && visible(&scope, notice);
+            futures::future::ready(wanted)
+        })
+        .map(|notice| JourneyEventNotice {
+            global_position: Position(notice.global_position),
+            programme_code: notice.programme_code,
+            beneficiary_id: Uuid(notice.beneficiary_id),
+            event_type: notice.event_type,
+            occurred_at: DateTime(notice.occurred_at),
+        });
+        Ok(stream.boxed())
+    }
+}
+
+fn visible(scope: &BeneficiaryScope, notice: &Notice) -> bool {
+    match scope {
+        BeneficiaryScope::Every => true,
+        BeneficiaryScope::ResponsibleFor(organisation) => {
+            notice.partner_code == organisation.as_str()
+                || notice
+                    .referred_to
+                    .iter()
+                    .any(|o| o == organisation.as_str())
+        }
     }
 }
