@@ -6,129 +6,10 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-
-const RECORD: &str = r#"
-mutation Record($events: [JourneyEventSubmission!]!) {
-  recordJourneyEvents(events: $events) {
-    accepted duplicates rejected
-    results { eventId status sequence error { code message field } }
-  }
-}"#;
-
-const BENEFICIARY: &str = r#"
-query Beneficiary($id: UUID!) {
-  beneficiary(id: $id) {
-    id programmeCode partnerCode stage active sex birthYear ageBand nationality legalStatus
-    region city identifiedAt consent personalDataErased version
-    personalData { fullName phone documentNumber }
-    journey { eventId sequence type occurredAt recordedAt recordedBy data retracted retractionReason }
-  }
-}"#;
-
-/// A fake, recognisable name: it must never appear in the event log.
-const FULL_NAME: &str = "Aminata Qzxw-Testperson";
-
-/// An ADMIN of ENABEL (bootstrapped on the command line), organisations REMESS and ANAPEC, the
-/// AMUDDU-RSK programme with REMESS as partner, and a PARTNER token of REMESS.
-struct World {
-    app: TestApp,
-    admin: String,
-    partner: String,
-}
-
-async fn world() -> World {
-    let app = spawn_app().await;
-    let admin = app.issue_token("ENABEL", "admin", Some("Enabel"));
-    for (code, name) in [
-        ("REMESS", "Réseau marocain de l'économie sociale"),
-        ("ANAPEC", "ANAPEC"),
-    ] {
-        let response = app
-            .graphql(
-                "mutation($input: RegisterOrganisationInput!) { registerOrganisation(input: $input) { code name kind } }",
-                json!({ "input": { "code": code, "name": name, "kind": "NGO" } }),
-                Some(&admin),
-            )
-            .await;
-        assert_eq!(
-            response.data()["registerOrganisation"],
-            json!({ "code": code, "name": name, "kind": "NGO" })
-        );
-    }
-    let response = app
-        .graphql(
-            r#"mutation($input: RegisterProgrammeInput!) {
-                 registerProgramme(input: $input) {
-                   code name country regions startDate endDate donors partners { code name } targets { indicator target }
-                 }
-               }"#,
-            json!({ "input": {
-                "code": "AMUDDU-RSK",
-                "name": "Amuddu",
-                "country": "MA",
-                "regions": ["MA-04"],
-                "startDate": "2023-01-01",
-                "partnerCodes": ["REMESS"],
-            }}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(
-        response.data()["registerProgramme"],
-        json!({
-            "code": "AMUDDU-RSK", "name": "Amuddu", "country": "MA", "regions": ["MA-04"],
-            "startDate": "2023-01-01", "endDate": null, "donors": [],
-            "partners": [{ "code": "REMESS", "name": "Réseau marocain de l'économie sociale" }],
-            "targets": [],
-        })
-    );
-    let partner = issue(&app, &admin, "REMESS", "PARTNER").await;
-    World {
-        app,
-        admin,
-        partner,
-    }
-}
-
-/// `issueApiToken` as `admin`: the secret.
-async fn issue(app: &TestApp, admin: &str, organisation: &str, role: &str) -> String {
-    let response = app
-        .graphql(
-            "mutation($org: String!, $role: Role!) { issueApiToken(organisationCode: $org, role: $role, label: \"e2e\") { id secret role organisation { code } } }",
-            json!({ "org": organisation, "role": role }),
-            Some(admin),
-        )
-        .await;
-    let issued = &response.data()["issueApiToken"];
-    assert_eq!(issued["role"], role);
-    assert_eq!(issued["organisation"]["code"], organisation);
-    issued["secret"].as_str().unwrap().to_owned()
-}
-
-fn submission(event_id: Uuid, beneficiary: Uuid, occurred_at: &str, event: Value) -> Value {
-    json!({
-        "eventId": event_id,
-        "beneficiaryId": beneficiary,
-        "occurredAt": occurred_at,
-        "event": event,
-    })
-}
-
-fn identified() -> Value {
-    json!({ "identified": {
-        "programmeCode": "AMUDDU-RSK",
-        "sex": "FEMALE",
-        "birthYear": 1994,
-        "nationality": "CI",
-        "legalStatus": "REGULARISED_MIGRANT",
-        "region": "MA-04",
-        "city": "Rabat",
-        "channel": "ASSOCIATION",
-        "consent": ["DATA_PROCESSING"],
-        "personalData": { "fullName": FULL_NAME, "phone": "+212600000000" },
-    }})
-}
+use crate::fixtures::{
+    identified, issue, submission, world, World, BENEFICIARY, FULL_NAME, RECORD,
+};
+use crate::helpers::spawn_app_with;
 
 #[tokio::test]
 async fn a_partner_records_a_batch_and_reads_the_carnet_de_bord_back() {
@@ -464,17 +345,41 @@ async fn a_partner_records_a_batch_and_reads_the_carnet_de_bord_back() {
         .await;
     assert_eq!(refused.single_error().0, "FORBIDDEN");
 
-    // What is not served yet says so.
-    let indicators = app
-        .graphql(
-            "{ indicators(programmeCode: \"AMUDDU-RSK\") { position } }",
-            json!({}),
-            Some(&admin),
-        )
+    // The indicator table: exact for the administrator, the single person suppressed for
+    // the partner; the target as set; labels in the language asked.
+    let query = r#"query($language: String) { indicators(programmeCode: "AMUDDU-RSK", language: $language) {
+        programmeCode position period { from }
+        indicators { code label kind value numerator denominator target suppressed } } }"#;
+    let as_admin = app
+        .graphql(query, json!({ "language": "en" }), Some(&admin))
         .await;
-    let (code, message, _) = indicators.single_error();
-    assert_eq!(code, "INTERNAL");
-    assert!(message.contains("not available yet"), "{message}");
+    let report = &as_admin.data()["indicators"];
+    assert_eq!(report["period"]["from"], "2023-01-01");
+    assert!(report["position"].as_str().unwrap().parse::<i64>().unwrap() >= 9);
+    let find = |report: &Value, code: &str| {
+        report["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["code"] == code)
+            .unwrap()
+            .clone()
+    };
+    let identified = find(report, "IDENTIFIED");
+    assert_eq!(identified["label"], "People identified");
+    assert_eq!(
+        (&identified["value"], &identified["suppressed"]),
+        (&json!(1.0), &json!(false))
+    );
+    assert_eq!(find(report, "FOLLOW_UP_RATE")["target"], 75.0);
+    assert_eq!(find(report, "COMPANIES_ENGAGED")["value"], 1.0);
+    let as_partner = app.graphql(query, json!({}), Some(&partner)).await;
+    let identified = find(&as_partner.data()["indicators"], "IDENTIFIED");
+    assert_eq!(identified["label"], "Personnes identifiées");
+    assert_eq!(
+        (&identified["value"], &identified["suppressed"]),
+        (&Value::Null, &json!(true))
+    );
 
     // Erasure by the owning partner: the personal data is gone for good.
     let erased = app
@@ -639,7 +544,7 @@ async fn requests_that_ask_too_much_are_refused_with_their_code() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BATCH_TOO_LARGE");
 
-    // The subscription is declared but not served yet, and says so.
+    // Subscriptions are served over WebSocket only, and POST says where.
     let response = app
         .graphql(
             "subscription { journeyEvents { eventType } }",
@@ -648,8 +553,8 @@ async fn requests_that_ask_too_much_are_refused_with_their_code() {
         )
         .await;
     let (code, message, _) = response.single_error();
-    assert_eq!(code, "INTERNAL");
-    assert!(message.contains("not available yet"), "{message}");
+    assert_eq!(code, "VALIDATION");
+    assert!(message.contains("/graphql/ws"), "{message}");
 
     // Introspection is on by default, and GraphiQL is served.
     let response = app

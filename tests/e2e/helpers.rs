@@ -1,7 +1,9 @@
 //! `spawn_app()`: a fresh database, a free port and the real binary, and a typed GraphQL
 //! client (`app.graphql(query, variables, token)`).
 
+use std::fs::OpenOptions;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,20 +65,44 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with more environment variables for the server.
 pub async fn spawn_app_with(env: &[(&str, &str)]) -> TestApp {
+    spawn(env, None).await
+}
+
+/// [`spawn_app_with`], with everything the server writes to its standard output and standard
+/// error appended to the file `log` (created if needed), e.g. to scan it after the test. Pass
+/// `RUST_LOG` in `env` to choose how much it writes (the default is `warn`).
+pub async fn spawn_app_logging_to(env: &[(&str, &str)], log: &Path) -> TestApp {
+    spawn(env, Some(log)).await
+}
+
+async fn spawn(env: &[(&str, &str)], log: Option<&Path>) -> TestApp {
     let db = fresh_database().await;
     let port = free_port();
     let master_key = MasterKey::generate();
-    let process = Command::new(MASAR)
+    let mut command = Command::new(MASAR);
+    command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
         .env("MASAR_MASTER_KEY", master_key.to_base64().as_str())
         .env_remove("MASAR_MASTER_KEY_FILE")
         .env_remove("MASAR_GRAPHQL_INTROSPECTION")
+        // Other tests' databases come and go in the same cluster meanwhile, which can hold
+        // the projections back for a moment: let reads wait for them rather than fail.
+        .env("MASAR_PROJECTION_WAIT_MS", "20000")
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdin(Stdio::null());
+    if let Some(log) = log {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        command
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file));
+    }
+    let process = command.spawn().unwrap();
     let address = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -4,10 +4,16 @@
 
 #[path = "../../api/tests/common/mod.rs"]
 mod common;
+mod fixtures;
 mod helpers;
 
 mod cli;
 mod erase_cli;
+mod graphiql;
 mod graphql;
 mod health;
+mod indicators_reference;
+mod privacy_api;
+mod roles;
+mod subscription;
 mod token_cli;
