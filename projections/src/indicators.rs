@@ -103,7 +103,9 @@ fn dimension_sql(dimension: Dimension) -> &'static str {
     }
 }
 
-/// The grouped query over `table` (`$1` programme, `$2` from, `$3` to).
+/// The long form, for dimensions by milestone date (MONTH, QUARTER), which differ per
+/// indicator: one row per beneficiary and indicator, grouped (`$1` programme, `$2` from, `$3`
+/// to).
 fn beneficiary_sql(table: &str, dimensions: &[Dimension]) -> String {
     let inner_dims: String = dimensions
         .iter()
@@ -139,6 +141,213 @@ fn beneficiary_sql(table: &str, dimensions: &[Dimension]) -> String {
          {grouping}",
         rows = indicator_rows(),
     )
+}
+
+/// One beneficiary indicator in the wide form: the milestone column it is dated by, the
+/// condition of its numerator (rates), and the days of its median.
+struct Column {
+    code: IndicatorCode,
+    dated_by: &'static str,
+    numerator: Option<&'static str>,
+    days: Option<&'static str>,
+}
+
+/// The latest non-void follow-up dated on or before `$3` improved living conditions (the
+/// follow-ups are stored in reading order; the last one usually answers at once).
+const IMPROVED_AT_TO: &str = "coalesce(CASE \
+    WHEN cardinality(b.follow_up_dates) = 0 THEN false \
+    WHEN b.follow_up_dates[cardinality(b.follow_up_dates)] <= $3 \
+      THEN b.follow_up_improved[cardinality(b.follow_up_improved)] \
+    ELSE b.follow_up_improved[(SELECT max(f.i) FROM unnest(b.follow_up_dates) \
+      WITH ORDINALITY AS f(d, i) WHERE f.d <= $3)] END, false)";
+
+const COLUMNS: [Column; 13] = [
+    Column {
+        code: IndicatorCode::Identified,
+        dated_by: "identified_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::Sensitised,
+        dated_by: "sensitised_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::EnrolledInTraining,
+        dated_by: "enrolled_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::AttendedAllWorkshops,
+        dated_by: "attended_all_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::CompletedTraining,
+        dated_by: "completed_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::Incubated,
+        dated_by: "incubated_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::BusinessLaunched,
+        dated_by: "business_launched_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::Employed,
+        dated_by: "employed_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::Inserted,
+        dated_by: "inserted_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::FollowedUp,
+        dated_by: "followed_up_on",
+        numerator: None,
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::FollowUpRate,
+        dated_by: "inserted_on",
+        numerator: Some("b.followed_up_on <= $3"),
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::ImprovedLivingConditionsRate,
+        dated_by: "enrolled_on",
+        numerator: Some(IMPROVED_AT_TO),
+        days: None,
+    },
+    Column {
+        code: IndicatorCode::MedianDaysIdentifiedToInserted,
+        dated_by: "inserted_on",
+        numerator: None,
+        days: Some("b.inserted_on - b.identified_on"),
+    },
+];
+
+/// The wide form, for dimensions that do not depend on the milestone date (no MONTH or
+/// QUARTER): one pass over the programme's rows, every indicator an aggregate with its own
+/// filter (`$1` programme, `$2` from, `$3` to).
+fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
+    let mut select: Vec<String> = dimensions
+        .iter()
+        .enumerate()
+        .map(|(index, d)| format!("{} AS d{index}", dimension_sql(*d)))
+        .collect();
+    let dim_exprs: Vec<&str> = dimensions.iter().map(|d| dimension_sql(*d)).collect();
+    if !dimensions.is_empty() {
+        select.push(format!("GROUPING({}) AS is_total", dim_exprs.join(", ")));
+    }
+    for (index, column) in COLUMNS.iter().enumerate() {
+        let in_period = format!("b.{} BETWEEN $2 AND $3", column.dated_by);
+        select.push(format!("count(*) FILTER (WHERE {in_period}) AS den{index}"));
+        if let Some(numerator) = column.numerator {
+            select.push(format!(
+                "count(*) FILTER (WHERE {in_period} AND {numerator}) AS num{index}"
+            ));
+        }
+        if let Some(days) = column.days {
+            select.push(format!(
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY {days}) \
+                 FILTER (WHERE {in_period}) AS med{index}"
+            ));
+        }
+    }
+    let grouping = if dimensions.is_empty() {
+        String::new()
+    } else {
+        format!("GROUP BY GROUPING SETS ((), ({}))", dim_exprs.join(", "))
+    };
+    format!(
+        "SELECT {} FROM {table} b \
+         WHERE b.programme_code = $1 AND b.identified_on IS NOT NULL {grouping}",
+        select.join(", ")
+    )
+}
+
+/// Reads one row of the wide form into `figures`.
+fn read_wide_row(
+    row: &sqlx::postgres::PgRow,
+    dimensions: usize,
+    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
+) -> Result<(), sqlx::Error> {
+    let is_total = dimensions == 0 || row.try_get::<i32, _>("is_total")? != 0;
+    let mut coordinates = Vec::with_capacity(dimensions);
+    for index in 0..dimensions {
+        let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
+        coordinates.push(text.unwrap_or_default());
+    }
+    for (index, column) in COLUMNS.iter().enumerate() {
+        let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
+        let numerator: i64 = match column.numerator {
+            Some(_) => row.try_get(format!("num{index}").as_str())?,
+            None => denominator,
+        };
+        let median: Option<f64> = match column.days {
+            Some(_) => row.try_get(format!("med{index}").as_str())?,
+            None => None,
+        };
+        let Some(entry) = figures.get_mut(&column.code) else {
+            continue;
+        };
+        if is_total {
+            entry.total = figure(column.code, denominator, numerator, median);
+        } else if denominator > 0 {
+            entry.cells.push((
+                coordinates.clone(),
+                figure(column.code, denominator, numerator, median),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one row of the long form (one row per indicator and cell) into `figures`.
+fn read_long_row(
+    row: &sqlx::postgres::PgRow,
+    dimensions: usize,
+    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
+) -> Result<(), sqlx::Error> {
+    let code: String = row.try_get("code")?;
+    let Ok(code) = code.parse::<IndicatorCode>() else {
+        return Ok(());
+    };
+    let denominator: i64 = row.try_get("denominator")?;
+    let numerator: i64 = row.try_get("numerator")?;
+    let median: Option<f64> = row.try_get("median")?;
+    let value = figure(code, denominator, numerator, median);
+    let is_total = dimensions == 0 || row.try_get::<i32, _>("is_total")? != 0;
+    let Some(entry) = figures.get_mut(&code) else {
+        return Ok(());
+    };
+    if is_total {
+        entry.total = value;
+    } else {
+        let mut coordinates = Vec::with_capacity(dimensions);
+        for index in 0..dimensions {
+            let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
+            coordinates.push(text.unwrap_or_default());
+        }
+        entry.cells.push((coordinates, value));
+    }
+    Ok(())
 }
 
 fn figure(code: IndicatorCode, denominator: i64, numerator: i64, median: Option<f64>) -> Figure {
@@ -256,38 +465,29 @@ pub async fn compute(
         })
         .collect();
 
-    let rows = sqlx::query(&beneficiary_sql(&table, &query.dimensions))
-        .bind(&query.programme_code)
-        .bind(query.from)
-        .bind(query.to)
-        .fetch_all(&mut *transaction)
-        .await?;
-    for row in rows {
-        let code: String = row.try_get("code")?;
-        let Ok(code) = code.parse::<IndicatorCode>() else {
-            continue;
-        };
-        let denominator: i64 = row.try_get("denominator")?;
-        let numerator: i64 = row.try_get("numerator")?;
-        let median: Option<f64> = row.try_get("median")?;
-        let value = figure(code, denominator, numerator, median);
-        let is_total = if query.dimensions.is_empty() {
-            true
-        } else {
-            row.try_get::<i32, _>("is_total")? != 0
-        };
-        let Some(entry) = figures.get_mut(&code) else {
-            continue;
-        };
-        if is_total {
-            entry.total = value;
-        } else {
-            let mut coordinates = Vec::with_capacity(query.dimensions.len());
-            for index in 0..query.dimensions.len() {
-                let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
-                coordinates.push(text.unwrap_or_default());
-            }
-            entry.cells.push((coordinates, value));
+    let by_milestone_date = query
+        .dimensions
+        .iter()
+        .any(|d| matches!(d, Dimension::Month | Dimension::Quarter));
+    if by_milestone_date {
+        let rows = sqlx::query(&beneficiary_sql(&table, &query.dimensions))
+            .bind(&query.programme_code)
+            .bind(query.from)
+            .bind(query.to)
+            .fetch_all(&mut *transaction)
+            .await?;
+        for row in rows {
+            read_long_row(&row, query.dimensions.len(), &mut figures)?;
+        }
+    } else {
+        let rows = sqlx::query(&wide_sql(&table, &query.dimensions))
+            .bind(&query.programme_code)
+            .bind(query.from)
+            .bind(query.to)
+            .fetch_all(&mut *transaction)
+            .await?;
+        for row in rows {
+            read_wide_row(&row, query.dimensions.len(), &mut figures)?;
         }
     }
 
