@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
 pub mod auth;
 pub mod batch;
 pub mod cli;
+pub mod demo;
 pub mod graphql;
+pub mod notices;
 pub mod privacy;
 pub mod record;
 pub mod server;

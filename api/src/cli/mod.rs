@@ -1,8 +1,10 @@
 //! The `masar` command line: one `Command` enum, one module per subcommand.
 
+mod demo;
 mod erase;
 mod keys;
 mod migrate;
+mod projections;
 mod serve;
 mod token;
 
@@ -114,6 +116,9 @@ impl Config {
 pub enum Command {
     /// Serve HTTP (health now; GraphQL at /graphql) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Register the demo programmes and organisations, record synthetic journeys through the
+    /// API's command path, print an ADMIN token, then serve.
+    Demo(demo::DemoArgs),
     /// Apply pending migrations and exit.
     Migrate,
     /// Crypto-shred a beneficiary's personal data: destroy their data key and record
@@ -124,6 +129,8 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Issue or revoke API tokens (`token issue` bootstraps the first ADMIN).
     Token(token::TokenArgs),
+    /// Projections: their progress, and rebuilding them from the whole log.
+    Projections(projections::ProjectionsArgs),
 }
 
 impl Cli {
@@ -131,10 +138,12 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => serve::run(&self.config, args).await,
+            Command::Demo(args) => demo::run(&self.config, args).await,
             Command::Migrate => migrate::run(&self.config).await,
             Command::Erase(args) => erase::run(&self.config, args).await,
             Command::Keys(args) => keys::run(&self.config, args).await,
             Command::Token(args) => token::run(&self.config, args).await,
+            Command::Projections(args) => projections::run(&self.config, args).await,
         }
     }
 }

@@ -14,7 +14,6 @@ use masar_domain::organisation::OrganisationCommand;
 use masar_domain::programme::{Programme, ProgrammeCommand, ProgrammeError};
 use masar_domain::values::{self, Actor, TargetValue};
 use masar_domain::ErrorCode;
-use postgres_es::PostgresCqrs;
 use uuid::Uuid as RawUuid;
 
 use super::enums::{IndicatorCode, Role};
@@ -31,11 +30,12 @@ use super::types::{
     RecordJourneyEventsPayload, SubmissionResult,
 };
 use super::{api, principal};
+use crate::admin::{execute, execute_programme};
 use crate::auth::{Access, Principal};
 use crate::batch::{record_batch, MAX_BATCH};
 use crate::privacy::{self, ErasureRequest, KeyStore};
 use crate::record::{SubmissionOutcome, SubmissionStatus};
-use crate::write::{locate_event, retry_on_conflict, Envelope, WriteSide};
+use crate::write::{locate_event, Envelope};
 
 /// Writes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -301,49 +301,6 @@ fn envelope(
     (event_id, envelope, now)
 }
 
-/// Runs `command` on the stream `aggregate_id` with the envelope's metadata, retrying lost
-/// optimistic-concurrency races a bounded number of times.
-async fn execute<A>(
-    cqrs: &PostgresCqrs<A>,
-    aggregate_id: &str,
-    command: A::Command,
-    envelope: &Envelope,
-) -> Result<(), AggregateError<A::Error>>
-where
-    A: Aggregate,
-    A::Command: Clone,
-{
-    let metadata = envelope.metadata();
-    retry_on_conflict(|| {
-        cqrs.execute_with_metadata(aggregate_id, command.clone(), metadata.clone())
-    })
-    .await
-}
-
-/// [`execute`] on a programme stream; when the programme rules name an organisation the
-/// directory does not know (registered through another server meanwhile), the directory is
-/// read again and the command decided once more.
-async fn execute_programme(
-    write: &WriteSide,
-    code: &ProgrammeCode,
-    command: ProgrammeCommand,
-    envelope: &Envelope,
-) -> Result<(), AggregateError<ProgrammeError>> {
-    let result = execute(&write.programmes, code.as_str(), command.clone(), envelope).await;
-    match result {
-        Err(AggregateError::UserError(
-            ProgrammeError::UnknownPartner { .. } | ProgrammeError::UnknownOrganisation { .. },
-        )) => {
-            if let Err(error) = write.directory.refresh(&write.pool).await {
-                tracing::error!(error = %error, "refreshing the directory failed");
-                return result;
-            }
-            execute(&write.programmes, code.as_str(), command, envelope).await
-        }
-        other => other,
-    }
-}
-
 async fn programme_object(
     api: &ApiContext,
     code: &ProgrammeCode,
@@ -418,17 +375,19 @@ async fn record_activity(
     let activity_id = EventId::new(input.activity_id.0);
     let code: ProgrammeCode = parse_code("programmeCode", &input.programme_code)?;
     let activity = input.activity.parse()?;
-    if let Some(outcome) = known_activity(api, activity_id, &code).await? {
-        return Ok(outcome);
-    }
     let write = &api.write;
     let mut facts = write.directory.programme(&code);
     if facts.is_none() {
         write.directory.refresh(&write.pool).await?;
         facts = write.directory.programme(&code);
     }
+    // Access first: a caller who may not record here learns nothing, not even whether the
+    // activity id is already recorded.
     if let Some(facts) = &facts {
         Access::can_record_in_programme(principal, facts)?;
+    }
+    if let Some(outcome) = known_activity(api, activity_id, &code).await? {
+        return Ok(outcome);
     }
     let (_, envelope, now) = envelope(principal, Some(activity_id));
     let envelope = Envelope {
