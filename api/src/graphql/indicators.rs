@@ -295,7 +295,7 @@ mod tests {
             denominator: None,
         };
         for n in 1..=4 {
-            assert_eq!(suppressed(count(n), Some(5)).1, true, "{n}");
+            assert!(suppressed(count(n), Some(5)).1, "{n}");
         }
         for n in [0, 5, 12] {
             assert_eq!(suppressed(count(n), Some(5)), (count(n), false), "{n}");
