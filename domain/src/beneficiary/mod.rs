@@ -214,9 +214,32 @@ impl Beneficiary {
     pub fn from_events(events: impl IntoIterator<Item = BeneficiaryEvent>) -> Beneficiary {
         let mut beneficiary = Beneficiary::default();
         for event in events {
-            beneficiary.apply(event);
+            beneficiary.push_record(event);
         }
+        // What `apply` recomputes after each event, computed once at the end.
+        beneficiary.derived = Derived::from_journey(&beneficiary.journey);
         beneficiary
+    }
+
+    /// Adds `event` to the journey (flagging what it retracts), without recomputing what
+    /// follows from the journey.
+    fn push_record(&mut self, event: BeneficiaryEvent) {
+        if let JourneyFact::Retracted {
+            retracted_event_id,
+            reason,
+        } = &event.fact
+        {
+            if let Some(target) = self
+                .journey
+                .iter_mut()
+                .find(|r| r.event_id == *retracted_event_id && r.retracted_by.is_none())
+            {
+                target.retracted_by = Some(event.event_id);
+                target.retraction_reason = Some(reason.clone());
+            }
+        }
+        let sequence = self.version() + 1;
+        self.journey.push(JourneyRecord::new(sequence, event));
     }
 
     /// Every event applied, in stream order, retracted ones flagged: the carnet de bord.
@@ -779,22 +802,7 @@ impl Aggregate for Beneficiary {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        if let JourneyFact::Retracted {
-            retracted_event_id,
-            reason,
-        } = &event.fact
-        {
-            if let Some(target) = self
-                .journey
-                .iter_mut()
-                .find(|r| r.event_id == *retracted_event_id && r.retracted_by.is_none())
-            {
-                target.retracted_by = Some(event.event_id);
-                target.retraction_reason = Some(reason.clone());
-            }
-        }
-        let sequence = self.version() + 1;
-        self.journey.push(JourneyRecord::new(sequence, event));
+        self.push_record(event);
         self.derived = Derived::from_journey(&self.journey);
     }
 }
