@@ -2,29 +2,39 @@
 //!   (a) bare postgres-es appends, one command per event, through cqrs-es (the baseline);
 //!   (b) raw 100-row multi-row INSERTs of the same kind of rows into the same `events` table
 //!       (the limit: hash-chain trigger included, no decisions);
-//!   (c) the batch path of `recordJourneyEvents`, batches of 500 from 4 concurrent clients,
-//!       in process (the HTTP figure is added once the GraphQL API serves the mutation).
+//!   (c) `recordJourneyEvents` over HTTP: batches of 500 from 4 concurrent clients, as
+//!       GraphQL requests to the real server (axum, auth, GraphQL, the batch path) served in
+//!       this process on a local port;
+//!   and, to show what HTTP and GraphQL cost, (c0) the same batches given to the batch path
+//!   (`masar::batch::record_batch`) directly.
+//!
+//! Then the read side (`read_side.rs`): projection rebuild rate and indicator latency.
 //!
 //! Run: `cargo bench -p masar --bench ingest` (PostgreSQL as for the tests: DATABASE_URL, or
-//! the embedded cluster). `MASAR_BENCH_EVENTS` sets the events per measurement (default
-//! 20000). Figures are printed as events/s and as ratios measured in the same run, because
+//! the embedded cluster). `MASAR_BENCH_EVENTS` sets the events per ingest measurement (default
+//! 20000), `MASAR_BENCH_REBUILD_EVENTS` the size of the log rebuilt (default 1,000,000). Figures are printed as events/s and as ratios measured in the same run, because
 //! absolute numbers on shared machines are noise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/read_side.rs"]
+mod read_side;
 
 use std::time::Instant;
 
 use common::{command, identified, sensitised, set_up};
 use cqrs_es::DomainEvent;
+use masar::auth::TokenStore;
 use masar::batch::record_batch;
+use masar::server::{build_app, AppState, ServerOptions};
 use masar::write::WriteSide;
 use masar_domain::beneficiary::{Beneficiary, BeneficiaryCommand, JourneyFact, RecordJourneyEvent};
 use masar_domain::directory::DomainServices;
 use masar_domain::ids::{BeneficiaryId, CourseCode};
-use masar_domain::values::TrainingKind;
+use masar_domain::values::{Role, TrainingKind};
 use masar_projections::testing::fresh_database;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 const CLIENTS: usize = 4;
@@ -164,7 +174,7 @@ async fn raw_inserts(events: usize) -> f64 {
     rows.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-/// (c) `record_batch` with batches of 500 events from CLIENTS concurrent clients.
+/// (c0) `record_batch` with batches of 500 events from CLIENTS concurrent clients.
 async fn batch_path(events: usize) -> f64 {
     let db = fresh_database().await;
     let write = WriteSide::new(db.pool.clone()).await.unwrap();
@@ -205,6 +215,115 @@ async fn batch_path(events: usize) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+const RECORD: &str = "mutation Record($events: [JourneyEventSubmission!]!) { \
+    recordJourneyEvents(events: $events) { accepted duplicates rejected } }";
+
+/// One journey as the GraphQL submissions a partner's client sends.
+fn journey_submissions(id: Uuid) -> Vec<Value> {
+    let event = |day: u32, event: Value| {
+        json!({
+            "eventId": Uuid::new_v4(),
+            "beneficiaryId": id,
+            "occurredAt": format!("2024-03-{:02}T09:00:00Z", day),
+            "event": event,
+        })
+    };
+    vec![
+        event(
+            1,
+            json!({ "identified": {
+                "programmeCode": "AMUDDU-RSK", "sex": "FEMALE", "birthYear": 1994,
+                "nationality": "CI", "legalStatus": "REGULARISED_MIGRANT", "region": "MA-04",
+                "city": "Rabat", "channel": "ASSOCIATION", "householdWithChildren": true,
+            }}),
+        ),
+        event(2, json!({ "sensitised": { "topic": "droits du travail" } })),
+        event(
+            3,
+            json!({ "trainingEnrolled": {
+                "courseCode": "WELD-01", "courseName": "Soudure", "kind": "VOCATIONAL",
+                "plannedSessions": 4,
+            }}),
+        ),
+        event(
+            4,
+            json!({ "workshopAttended": { "courseCode": "WELD-01", "sessionNumber": 1 } }),
+        ),
+        event(
+            10,
+            json!({ "trainingCompleted": { "courseCode": "WELD-01", "certified": true } }),
+        ),
+    ]
+}
+
+/// (c) `recordJourneyEvents` over HTTP: the server on a local port, CLIENTS concurrent clients
+/// each sending its share of the batches of 500, one request after the other.
+async fn graphql_over_http(events: usize) -> f64 {
+    let db = fresh_database().await;
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let token = TokenStore::new(db.pool.clone())
+        .issue(&common::org("REMESS"), Role::Partner, "ingest benchmark")
+        .await
+        .unwrap()
+        .secret;
+    let state = AppState::new(db.pool.clone(), None, ServerOptions::default())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
+
+    let journeys = events / EVENTS_PER_JOURNEY;
+    let per_batch = 500 / EVENTS_PER_JOURNEY;
+    let bodies: Vec<(usize, String)> = (0..journeys.div_ceil(per_batch))
+        .map(|_| {
+            let batch: Vec<Value> = (0..per_batch)
+                .flat_map(|_| journey_submissions(Uuid::new_v4()))
+                .collect();
+            let body = json!({ "query": RECORD, "variables": { "events": batch } });
+            (batch.len(), body.to_string())
+        })
+        .collect();
+    let total: usize = bodies.iter().map(|(n, _)| n).sum();
+    let start = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let mine: Vec<_> = bodies
+            .iter()
+            .skip(client)
+            .step_by(CLIENTS)
+            .cloned()
+            .collect();
+        let (url, token) = (url.clone(), token.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for (size, body) in mine {
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let answer: Value = response.json().await.unwrap();
+                assert_eq!(
+                    answer["data"]["recordJourneyEvents"]["accepted"],
+                    json!(size),
+                    "{answer}"
+                );
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    server.abort();
+    rate
+}
+
 fn main() {
     let events: usize = std::env::var("MASAR_BENCH_EVENTS")
         .ok()
@@ -220,8 +339,20 @@ fn main() {
         println!("(a) bare postgres-es, one command per event:       {a:>10.0} events/s");
         let b = raw_inserts(events).await;
         println!("(b) raw 100-row multi-row INSERTs (the limit):     {b:>10.0} events/s");
-        let c = batch_path(events).await;
-        println!("(c) recordJourneyEvents batch path, 500/batch:     {c:>10.0} events/s");
-        println!("c/a = {:.2}   c/b = {:.2}", c / a, c / b);
+        let c = graphql_over_http(events).await;
+        println!("(c) recordJourneyEvents over HTTP, 500/batch:      {c:>10.0} events/s");
+        let c0 = batch_path(events).await;
+        println!("(c0) the same batches to the batch path in process: {c0:>9.0} events/s");
+        println!(
+            "c/a = {:.2}   c/b = {:.2}   c/c0 = {:.2}",
+            c / a,
+            c / b,
+            c / c0
+        );
+        let read_events: usize = std::env::var("MASAR_BENCH_REBUILD_EVENTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000_000);
+        read_side::run(read_events).await;
     });
 }
