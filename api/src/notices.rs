@@ -8,10 +8,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use masar_domain::beneficiary::{Beneficiary, BeneficiaryEvent};
+use masar_domain::beneficiary::Beneficiary;
 use masar_projections::feed::{self, Checkpoint, FeedEvent};
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -92,7 +92,8 @@ async fn step(
         Some(at) => *at,
         None => {
             // Start from what is safe now: notices are for what happens from here on.
-            let start = current_safe_point(pool).await?;
+            let mut connection = pool.acquire().await?;
+            let start = feed::safe_point(&mut connection).await?;
             *at = Some(start);
             start
         }
@@ -122,24 +123,6 @@ async fn step(
     Ok(())
 }
 
-async fn current_safe_point(pool: &PgPool) -> Result<Checkpoint, feed::FeedError> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position FROM events \
-         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Checkpoint::default());
-    };
-    let xid: String = row.try_get("transaction_id")?;
-    Ok(Checkpoint {
-        transaction_id: xid.parse().unwrap_or(0),
-        global_position: row.try_get("global_position")?,
-    })
-}
-
 /// The notices of `events`: each beneficiary's programme and organisations from its stream
 /// up to the batch.
 async fn notices_of(pool: &PgPool, events: &[FeedEvent]) -> Result<Vec<Notice>, feed::FeedError> {
@@ -159,22 +142,11 @@ async fn notices_of(pool: &PgPool, events: &[FeedEvent]) -> Result<Vec<Notice>, 
     .bind(&ids)
     .fetch_all(pool)
     .await?;
-    let mut streams: BTreeMap<String, Vec<BeneficiaryEvent>> = BTreeMap::new();
-    for row in rows {
-        let id: String = row.try_get("aggregate_id")?;
-        let position: i64 = row.try_get("global_position")?;
-        let payload: String = row.try_get("payload")?;
-        streams
-            .entry(id)
-            .or_default()
-            .push(masar_projections::beneficiaries::decode(
-                position, &payload,
-            )?);
-    }
-    let folded: BTreeMap<String, Beneficiary> = streams
-        .into_iter()
-        .map(|(id, events)| (id, Beneficiary::from_events(events)))
-        .collect();
+    let folded: BTreeMap<String, Beneficiary> =
+        masar_projections::beneficiaries::group_streams(&rows)?
+            .into_iter()
+            .map(|(id, (_, events))| (id, Beneficiary::from_events(events)))
+            .collect();
     let mut notices = Vec::new();
     for event in events.iter().filter(|e| e.aggregate_type == "Beneficiary") {
         let Some(beneficiary) = folded.get(&event.aggregate_id) else {

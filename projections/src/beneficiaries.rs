@@ -205,6 +205,27 @@ impl CopyRow for BeneficiaryRow {
     }
 }
 
+/// Beneficiary events read as rows of `aggregate_id`, `global_position` and `payload` (as
+/// text), in stream order, grouped by stream: each stream's first position (to name it in
+/// errors) and its decoded events.
+pub fn group_streams(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<BTreeMap<String, (i64, Vec<BeneficiaryEvent>)>, FeedError> {
+    let mut streams: BTreeMap<String, (i64, Vec<BeneficiaryEvent>)> = BTreeMap::new();
+    for row in rows {
+        let id: String = row.try_get("aggregate_id")?;
+        let position: i64 = row.try_get("global_position")?;
+        let payload: String = row.try_get("payload")?;
+        let event = decode(position, &payload)?;
+        streams
+            .entry(id)
+            .or_insert_with(|| (position, Vec::new()))
+            .1
+            .push(event);
+    }
+    Ok(streams)
+}
+
 /// Decodes a beneficiary event's payload.
 pub fn decode(position: i64, payload: &str) -> Result<BeneficiaryEvent, FeedError> {
     serde_json::from_str(payload).map_err(|error| FeedError::Undecodable {
@@ -269,18 +290,7 @@ impl BeneficiaryProjection {
         .bind(upto.global_position)
         .fetch_all(&mut *connection)
         .await?;
-        let mut streams: BTreeMap<String, (i64, Vec<BeneficiaryEvent>)> = BTreeMap::new();
-        for row in rows {
-            let id: String = row.try_get("aggregate_id")?;
-            let position: i64 = row.try_get("global_position")?;
-            let payload: String = row.try_get("payload")?;
-            let event = decode(position, &payload)?;
-            streams
-                .entry(id)
-                .or_insert_with(|| (position, Vec::new()))
-                .1
-                .push(event);
-        }
+        let streams = group_streams(&rows)?;
 
         // What was applied before, then the new rows.
         let previous: HashMap<Uuid, i64> = sqlx::query(&format!(

@@ -110,14 +110,26 @@ pub trait Projection: Send + Sync {
 const FEED_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, \
     aggregate_type, aggregate_id, sequence, event_type, payload, recorded_at";
 
-fn feed_event(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, FeedError> {
+/// The checkpoint of a row with `transaction_id` (as text) and `global_position` columns.
+fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, FeedError> {
     let xid: String = row.try_get("transaction_id")?;
     let global_position: i64 = row.try_get("global_position")?;
-    Ok(FeedEvent {
+    Ok(Checkpoint {
         transaction_id: xid.parse().map_err(|_| FeedError::Undecodable {
             position: global_position,
             reason: format!("transaction id {xid:?} is not a number"),
         })?,
+        global_position,
+    })
+}
+
+fn feed_event(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, FeedError> {
+    let Checkpoint {
+        transaction_id,
+        global_position,
+    } = checkpoint_of(row)?;
+    Ok(FeedEvent {
+        transaction_id,
         global_position,
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,
@@ -167,16 +179,19 @@ pub async fn lock_checkpoint(
     checkpoint_of(&row)
 }
 
-fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, FeedError> {
-    let xid: String = row.try_get("transaction_id")?;
-    let global_position: i64 = row.try_get("global_position")?;
-    Ok(Checkpoint {
-        transaction_id: xid.parse().map_err(|_| FeedError::Undecodable {
-            position: global_position,
-            reason: format!("checkpoint transaction id {xid:?} is not a number"),
-        })?,
-        global_position,
-    })
+/// The last event (in feed order) that is safe to apply now, or the start of the log.
+pub async fn safe_point(connection: &mut PgConnection) -> Result<Checkpoint, FeedError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position FROM events \
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
+    match row {
+        Some(row) => checkpoint_of(&row),
+        None => Ok(Checkpoint::default()),
+    }
 }
 
 /// Moves a projection's checkpoint to `to` after applying `events`.

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use masar_domain::beneficiary::{Beneficiary, BeneficiaryEvent};
+use masar_domain::beneficiary::Beneficiary;
 use masar_domain::values::{Dimension, IndicatorCode, IndicatorKind};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -289,11 +289,7 @@ fn read_wide_row(
     figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
 ) -> Result<(), sqlx::Error> {
     let is_total = dimensions == 0 || row.try_get::<i32, _>("is_total")? != 0;
-    let mut coordinates = Vec::with_capacity(dimensions);
-    for index in 0..dimensions {
-        let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
-        coordinates.push(text.unwrap_or_default());
-    }
+    let coordinates = coordinates(row, dimensions)?;
     for (index, column) in COLUMNS.iter().enumerate() {
         let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
         let numerator: i64 = match column.numerator {
@@ -340,14 +336,19 @@ fn read_long_row(
     if is_total {
         entry.total = value;
     } else {
-        let mut coordinates = Vec::with_capacity(dimensions);
-        for index in 0..dimensions {
-            let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
-            coordinates.push(text.unwrap_or_default());
-        }
-        entry.cells.push((coordinates, value));
+        entry.cells.push((coordinates(row, dimensions)?, value));
     }
     Ok(())
+}
+
+/// The dimension values `d0`, `d1`, … of a result row.
+fn coordinates(row: &sqlx::postgres::PgRow, dimensions: usize) -> Result<Vec<String>, sqlx::Error> {
+    (0..dimensions)
+        .map(|index| {
+            let text: Option<String> = row.try_get(format!("d{index}").as_str())?;
+            Ok(text.unwrap_or_default())
+        })
+        .collect()
 }
 
 fn figure(code: IndicatorCode, denominator: i64, numerator: i64, median: Option<f64>) -> Figure {
@@ -560,18 +561,7 @@ async fn as_of_table(
     .bind(as_of)
     .fetch_all(&mut *connection)
     .await?;
-    let mut streams: BTreeMap<String, (i64, Vec<BeneficiaryEvent>)> = BTreeMap::new();
-    for row in rows {
-        let id: String = row.try_get("aggregate_id")?;
-        let position: i64 = row.try_get("global_position")?;
-        let payload: String = row.try_get("payload")?;
-        let event = beneficiaries::decode(position, &payload)?;
-        streams
-            .entry(id)
-            .or_insert_with(|| (position, Vec::new()))
-            .1
-            .push(event);
-    }
+    let streams = beneficiaries::group_streams(&rows)?;
     let mut copy = CopyWriter::new();
     for (id, (position, events)) in streams {
         let beneficiary_id = Uuid::parse_str(&id).map_err(|_| FeedError::Undecodable {

@@ -2,7 +2,7 @@
 //! scratch table, catch up under the checkpoint's lock, and swap the tables in one
 //! transaction.
 
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{Acquire, PgConnection, PgPool};
 
 use crate::activities::{self, ActivityProjection, ActivityRow};
 use crate::beneficiaries::{self, BeneficiaryProjection};
@@ -122,7 +122,7 @@ pub async fn replay_into(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *snapshot)
         .await?;
-    let upto = safe_point(&mut snapshot).await?;
+    let upto = feed::safe_point(&mut snapshot).await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE aggregate_type = $1 \
            AND (transaction_id, global_position) <= ($2::text::xid8, $3)",
@@ -144,29 +144,6 @@ pub async fn replay_into(
     };
     snapshot.commit().await?;
     Ok((upto, replayed))
-}
-
-/// The last event (in feed order) that is safe to apply now, or the start of the log.
-async fn safe_point(connection: &mut PgConnection) -> Result<Checkpoint, RebuildError> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position FROM events \
-         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *connection)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Checkpoint::default());
-    };
-    let xid: String = row.try_get("transaction_id")?;
-    let global_position: i64 = row.try_get("global_position")?;
-    Ok(Checkpoint {
-        transaction_id: xid.parse().map_err(|_| FeedError::Undecodable {
-            position: global_position,
-            reason: format!("transaction id {xid:?} is not a number"),
-        })?,
-        global_position,
-    })
 }
 
 async fn replay_activities(

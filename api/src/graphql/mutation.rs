@@ -99,9 +99,7 @@ impl Mutation {
             actor: principal.actor(),
             now,
         };
-        execute_programme(&api.write, &code, command, &envelope).await?;
-        api.write.directory.refresh(&api.write.pool).await?;
-        programme_object(api, &code).await
+        programme_command(api, &code, command, &envelope).await
     }
 
     /// ADMIN.
@@ -126,9 +124,7 @@ impl Mutation {
             actor: principal.actor(),
             now,
         };
-        execute_programme(&api.write, &code, command, &envelope).await?;
-        api.write.directory.refresh(&api.write.pool).await?;
-        programme_object(api, &code).await
+        programme_command(api, &code, command, &envelope).await
     }
 
     /// ADMIN. The secret is returned once and stored only as a hash.
@@ -299,6 +295,19 @@ fn envelope(
         token_id: Some(principal.token_id),
     };
     (event_id, envelope, now)
+}
+
+/// Runs a programme command, reads the directory again (it changed), and answers the
+/// programme as it now is.
+async fn programme_command(
+    api: &ApiContext,
+    code: &ProgrammeCode,
+    command: ProgrammeCommand,
+    envelope: &Envelope,
+) -> Result<ProgrammeObject, ApiError> {
+    execute_programme(&api.write, code, command, envelope).await?;
+    api.write.directory.refresh(&api.write.pool).await?;
+    programme_object(api, code).await
 }
 
 async fn programme_object(
