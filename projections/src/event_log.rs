@@ -128,10 +128,12 @@ fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-const SELECT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
+/// The columns [`from_row`] reads.
+pub const SELECT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
     event_type, event_version, payload, metadata, recorded_at, previous_hash, hash";
 
-fn from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
+/// A row of `events` selected with [`SELECT_COLUMNS`].
+pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         global_position: row.try_get("global_position")?,
         aggregate_type: row.try_get("aggregate_type")?,

@@ -10,3 +10,4 @@ pub mod indicators;
 pub mod rebuild;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verify;

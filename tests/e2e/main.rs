@@ -17,3 +17,4 @@ mod privacy_api;
 mod roles;
 mod subscription;
 mod token_cli;
+mod verify_cli;

@@ -4,9 +4,11 @@ mod demo;
 mod erase;
 mod keys;
 mod migrate;
+mod progress;
 mod projections;
 mod serve;
 mod token;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -131,6 +133,9 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Projections: their progress, and rebuilding them from the whole log.
     Projections(projections::ProjectionsArgs),
+    /// Recompute every stream's hash chain from the stored rows and report each problem with
+    /// its stream and sequence; exit 1 when anything is wrong.
+    Verify(verify::VerifyArgs),
 }
 
 impl Cli {
@@ -144,6 +149,7 @@ impl Cli {
             Command::Keys(args) => keys::run(&self.config, args).await,
             Command::Token(args) => token::run(&self.config, args).await,
             Command::Projections(args) => projections::run(&self.config, args).await,
+            Command::Verify(args) => verify::run(&self.config, args).await,
         }
     }
 }

@@ -1,13 +1,11 @@
 //! `masar projections status` and `masar projections rebuild [NAME]`.
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use masar_projections::feed;
 use masar_projections::rebuild::{self, RebuildProgress, PROJECTIONS};
 
+use super::progress::{progress_bar, PeriodicLine};
 use super::Config;
 
 /// Options of `masar projections`.
@@ -79,20 +77,15 @@ async fn rebuild_all(pool: &sqlx::PgPool, name: Option<String>) -> anyhow::Resul
     };
     for name in names {
         let started = Instant::now();
-        let bar = progress_bar(&name);
-        let last_line = Mutex::new(Instant::now());
+        let bar = progress_bar(&format!("rebuilding {name}"));
+        let periodic = PeriodicLine::new();
         let report = rebuild::rebuild(pool, &name, &|progress| match progress {
             RebuildProgress::Replaying { done, total } => {
                 bar.set_length(total);
                 bar.set_position(done);
-                if bar.is_hidden() {
-                    // Not a terminal: a line every few seconds instead of a bar.
-                    if let Ok(mut last) = last_line.lock() {
-                        if last.elapsed() >= Duration::from_secs(5) {
-                            eprintln!("masar: rebuilding {name}: {done}/{total} events");
-                            *last = Instant::now();
-                        }
-                    }
+                // Not a terminal: a line every few seconds instead of a bar.
+                if bar.is_hidden() && periodic.due() {
+                    eprintln!("masar: rebuilding {name}: {done}/{total} events");
                 }
             }
             RebuildProgress::Swapping => bar.set_message("catching up and swapping"),
@@ -112,21 +105,4 @@ async fn rebuild_all(pool: &sqlx::PgPool, name: Option<String>) -> anyhow::Resul
         );
     }
     Ok(())
-}
-
-fn progress_bar(name: &str) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    let style = ProgressStyle::with_template(
-        "{prefix} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left) {msg}",
-    )
-    .map(|style| style.progress_chars("=> "));
-    if let Ok(style) = style {
-        bar.set_style(style);
-    }
-    bar.set_prefix(format!("rebuilding {name}"));
-    bar
 }

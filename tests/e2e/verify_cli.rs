@@ -1,0 +1,91 @@
+//! `masar verify` as an auditor runs it: exit 0 on a clean log, exit 1 naming the stream and
+//! sequence once the database was changed behind the application's back.
+
+use std::process::{Command, Output};
+
+use masar::write::WriteSide;
+use masar_domain::ids::BeneficiaryId;
+use masar_projections::testing::fresh_database;
+use uuid::Uuid;
+
+use crate::common::{identified, record, sensitised, set_up};
+use crate::helpers::MASAR;
+
+fn verify(url: &str, args: &[&str]) -> Output {
+    Command::new(MASAR)
+        .arg("verify")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn verify_exits_0_on_a_clean_log_and_1_naming_the_tampered_event() {
+    let db = fresh_database().await;
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let id = BeneficiaryId::new(Uuid::new_v4());
+    record(&write, id, 0, identified()).await;
+    record(&write, id, 1, sensitised("droits")).await;
+    record(&write, id, 2, sensitised("emploi")).await;
+
+    let clean = verify(&db.url, &[]);
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(stdout.starts_with("OK"), "{stdout}");
+
+    let json = verify(&db.url, &["--json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["eventsChecked"], 6);
+    assert_eq!(report["latestSeal"], serde_json::Value::Null);
+
+    let mut tx = db.pool.begin().await.unwrap();
+    for statement in [
+        "ALTER TABLE events DISABLE TRIGGER USER".to_owned(),
+        format!(
+            "UPDATE events SET payload = (payload::jsonb || '{{\"recorded_by\": \"X\"}}')::json \
+             WHERE aggregate_type = 'Beneficiary' AND aggregate_id = '{id}' AND sequence = 2"
+        ),
+        "ALTER TABLE events ENABLE TRIGGER USER".to_owned(),
+    ] {
+        sqlx::query(&statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let tampered = verify(&db.url, &[]);
+    let stdout = String::from_utf8_lossy(&tampered.stdout);
+    assert_eq!(tampered.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("HASH_MISMATCH"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("sequence 2"), "{line}");
+    assert!(line.contains(&id.to_string()), "{line}");
+
+    let json = verify(&db.url, &["--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"][0]["aggregateId"], id.to_string());
+    assert_eq!(report["problems"][0]["sequence"], 2);
+    assert_eq!(report["problems"][0]["kind"], "HASH_MISMATCH");
+}
+
+#[test]
+fn verify_projections_is_not_available_yet() {
+    let output = Command::new(MASAR)
+        .args(["verify", "--projections"])
+        .env("DATABASE_URL", "postgres://unused.invalid/masar")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not available yet"));
+}
