@@ -216,6 +216,25 @@ pub async fn advance(
     .bind(highest)
     .execute(&mut *connection)
     .await?;
+    update_reflected(connection, name).await
+}
+
+/// Recomputes the position up to which projection `name` reflects the log: just before the
+/// first event not applied yet, at most the highest applied. Scans positions upwards from the
+/// previous value only, so it costs about one batch.
+pub async fn update_reflected(connection: &mut PgConnection, name: &str) -> Result<(), FeedError> {
+    sqlx::query(
+        "UPDATE projection_checkpoints c SET reflected_position = least(c.max_position, \
+           coalesce((SELECT min(e.global_position) - 1 FROM events e \
+             WHERE e.global_position > c.reflected_position \
+               AND e.global_position <= c.max_position \
+               AND (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)), \
+             c.max_position)) \
+         WHERE c.name = $1",
+    )
+    .bind(name)
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }
 
@@ -370,10 +389,8 @@ pub async fn progress(pool: &PgPool) -> Result<Vec<ProjectionProgress>, FeedErro
         .collect()
 }
 
-/// SQL for the reflected position of checkpoint row `c`.
-const REFLECTED: &str = "least(c.max_position, \
-    (SELECT min(e.global_position) - 1 FROM events e \
-      WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)))";
+/// SQL for the reflected position of checkpoint row `c` (kept by [`update_reflected`]).
+const REFLECTED: &str = "c.reflected_position";
 
 /// The global position up to which a projection reflects the whole log: every committed event
 /// at or below it is applied (the last applied position when the projection is caught up,

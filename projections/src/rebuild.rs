@@ -226,7 +226,7 @@ pub async fn catch_up_and_swap(
              WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
            events_applied = (SELECT count(*) FROM events \
              WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
-           updated_at = now() \
+           reflected_position = 0, updated_at = now() \
          WHERE name = $1",
     )
     .bind(name)
@@ -234,6 +234,7 @@ pub async fn catch_up_and_swap(
     .bind(at.global_position)
     .execute(&mut *transaction)
     .await?;
+    feed::update_reflected(&mut transaction, name).await?;
     transaction.commit().await?;
     // Queries that were waiting on the old table finished against it; it can go now.
     sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
