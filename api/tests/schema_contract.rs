@@ -16,10 +16,16 @@ use async_graphql::parser::types::{
 };
 use async_graphql::Positioned;
 
-const CONTRACT: &str = concat!(
+/// The contract as published next to this repository, when it is there (a checkout beside
+/// `shared/`).
+const SHARED_CONTRACT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/contract/schema.graphql"
 );
+
+/// The repository's own copy of the contract, so that the check runs in any checkout; it must
+/// equal the published one wherever both are present.
+const CONTRACT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contract/schema.graphql");
 
 /// The type definitions of `sdl`, by name, and the root operation type names.
 struct Document {
@@ -255,6 +261,12 @@ fn differences(contract: &Document, served: &Document) -> Vec<String> {
 fn the_served_schema_keeps_the_contract() {
     let contract_text = std::fs::read_to_string(CONTRACT)
         .unwrap_or_else(|error| panic!("cannot read the contract at {CONTRACT}: {error}"));
+    if let Ok(published) = std::fs::read_to_string(SHARED_CONTRACT) {
+        assert_eq!(
+            contract_text, published,
+            "{CONTRACT} differs from the published contract {SHARED_CONTRACT}: copy it again"
+        );
+    }
     let served_text = masar::graphql::sdl();
     let exported = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("served-schema.graphql");
     std::fs::write(&exported, &served_text).unwrap();
