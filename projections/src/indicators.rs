@@ -67,26 +67,23 @@ pub struct IndicatorTable {
     pub position: i64,
 }
 
-/// The milestone column each beneficiary indicator is dated by, and how its numerator is
-/// decided (`$3` is the period's last day).
-fn indicator_rows() -> &'static str {
-    "('IDENTIFIED', b.identified_on, true, NULL::integer), \
-     ('SENSITISED', b.sensitised_on, true, NULL), \
-     ('ENROLLED_IN_TRAINING', b.enrolled_on, true, NULL), \
-     ('ATTENDED_ALL_WORKSHOPS', b.attended_all_on, true, NULL), \
-     ('COMPLETED_TRAINING', b.completed_on, true, NULL), \
-     ('INCUBATED', b.incubated_on, true, NULL), \
-     ('BUSINESS_LAUNCHED', b.business_launched_on, true, NULL), \
-     ('EMPLOYED', b.employed_on, true, NULL), \
-     ('INSERTED', b.inserted_on, true, NULL), \
-     ('FOLLOWED_UP', b.followed_up_on, true, NULL), \
-     ('FOLLOW_UP_RATE', b.inserted_on, coalesce(b.followed_up_on <= $3, false), NULL), \
-     ('IMPROVED_LIVING_CONDITIONS_RATE', b.enrolled_on, \
-        coalesce(b.follow_up_improved[( \
-          SELECT max(f.i) FROM unnest(b.follow_up_dates) WITH ORDINALITY AS f(d, i) \
-          WHERE f.d <= $3)], false), NULL), \
-     ('MEDIAN_DAYS_IDENTIFIED_TO_INSERTED', b.inserted_on, true, \
-        b.inserted_on - b.identified_on)"
+/// The long form's rows of one beneficiary, one per indicator of [`COLUMNS`]: its code, its
+/// milestone date, whether it counts in the numerator, its days (`$3` is the period's last
+/// day).
+fn indicator_rows() -> String {
+    COLUMNS
+        .iter()
+        .map(|column| {
+            format!(
+                "('{}', b.{}, coalesce({}, false), ({})::integer)",
+                column.code.as_str(),
+                column.dated_by,
+                column.numerator.unwrap_or("true"),
+                column.days.unwrap_or("NULL")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The SQL expression of a dimension's value (`x.on_date` is the row's milestone date).
