@@ -8,6 +8,8 @@ pub mod demo;
 pub mod graphql;
 pub mod notices;
 pub mod privacy;
+pub mod private_file;
 pub mod record;
+pub mod seal_key;
 pub mod server;
 pub mod write;

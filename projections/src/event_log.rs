@@ -35,22 +35,32 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// The canonical encoding that `hash` covers.
+    /// The canonical encoding that `hash` covers: the JSON array of the nine covered fields.
     pub fn canonical_encoding(&self) -> String {
-        let fields = Value::Array(vec![
-            self.previous_hash
-                .clone()
-                .map_or(Value::Null, Value::String),
-            Value::String(self.aggregate_type.clone()),
-            Value::String(self.aggregate_id.clone()),
-            Value::from(self.sequence),
-            Value::String(self.event_type.clone()),
-            Value::String(self.event_version.clone()),
-            self.payload.clone(),
-            self.metadata.clone(),
-            Value::String(format_recorded_at(self.recorded_at)),
-        ]);
-        canonical_json(&fields)
+        let mut out = String::with_capacity(512);
+        out.push('[');
+        match &self.previous_hash {
+            Some(hash) => write_string(hash, &mut out),
+            None => out.push_str("null"),
+        }
+        out.push(',');
+        write_string(&self.aggregate_type, &mut out);
+        out.push(',');
+        write_string(&self.aggregate_id, &mut out);
+        out.push(',');
+        out.push_str(&self.sequence.to_string());
+        out.push(',');
+        write_string(&self.event_type, &mut out);
+        out.push(',');
+        write_string(&self.event_version, &mut out);
+        out.push(',');
+        write_canonical(&self.payload, &mut out);
+        out.push(',');
+        write_canonical(&self.metadata, &mut out);
+        out.push(',');
+        write_string(&format_recorded_at(self.recorded_at), &mut out);
+        out.push(']');
+        out
     }
 
     /// The hash recomputed from the row's fields (including its stored `previous_hash`).
@@ -112,6 +122,11 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -2,12 +2,14 @@
 
 pub mod activities;
 pub mod beneficiaries;
+pub mod compare;
 pub mod copy;
 pub mod database;
 pub mod event_log;
 pub mod feed;
 pub mod indicators;
 pub mod rebuild;
+pub mod seal;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

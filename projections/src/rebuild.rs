@@ -1,8 +1,12 @@
 //! Rebuilding a projection from the whole log while the server keeps answering: replay into a
 //! scratch table, catch up under the checkpoint's lock, and swap the tables in one
 //! transaction.
+//!
+//! The replay ([`replay_into`], [`replay_until`]) and the catch-up ([`catch_up_scratch`]) are
+//! shared with verification (`crate::compare`), which replays into its own scratch table and
+//! compares it with the live one instead of swapping it in.
 
-use sqlx::{Acquire, PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool, Row};
 
 use crate::activities::{self, ActivityProjection, ActivityRow};
 use crate::beneficiaries::{self, BeneficiaryProjection};
@@ -77,7 +81,8 @@ impl From<sqlx::Error> for RebuildError {
     }
 }
 
-fn live_table(name: &str) -> Option<&'static str> {
+/// The live table of projection `name`, or `None` when no projection has this name.
+pub fn live_table(name: &str) -> Option<&'static str> {
     match name {
         beneficiaries::NAME => Some(beneficiaries::TABLE),
         activities::NAME => Some(activities::TABLE),
@@ -104,12 +109,36 @@ pub async fn create_scratch(
     Ok(())
 }
 
+/// How far [`replay_until`] replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayLimit {
+    /// Up to the current safe point of the log (what a rebuild does).
+    SafePoint,
+    /// Up to the projection's live checkpoint as it is when the replay starts (what
+    /// verification does: the live checkpoint only moves forward, so the live table can then
+    /// always be met by catching up, never by going back).
+    LiveCheckpoint,
+}
+
 /// Replays every event up to the current safe point of the log into `scratch` (an empty copy
 /// of `name`'s table); the checkpoint reached and the number of events replayed.
 pub async fn replay_into(
     pool: &PgPool,
     name: &str,
     scratch: &str,
+    progress: &(dyn Fn(RebuildProgress) + Send + Sync),
+) -> Result<(Checkpoint, u64), RebuildError> {
+    replay_until(pool, name, scratch, ReplayLimit::SafePoint, progress).await
+}
+
+/// Replays every event up to `limit` into `scratch` (an empty copy of `name`'s table), reading
+/// one REPEATABLE READ snapshot of the log (nothing is locked: the live runner goes on); the
+/// checkpoint reached and the number of events replayed.
+pub async fn replay_until(
+    pool: &PgPool,
+    name: &str,
+    scratch: &str,
+    limit: ReplayLimit,
     progress: &(dyn Fn(RebuildProgress) + Send + Sync),
 ) -> Result<(Checkpoint, u64), RebuildError> {
     let aggregate_type = match name {
@@ -122,7 +151,13 @@ pub async fn replay_into(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *snapshot)
         .await?;
-    let upto = feed::safe_point(&mut snapshot).await?;
+    let safe = feed::safe_point(&mut snapshot).await?;
+    let upto = match limit {
+        ReplayLimit::SafePoint => safe,
+        // The runner applied only events that were safe when it did, so its checkpoint is at
+        // or before the safe point; `min` only guards against a hand-edited checkpoint.
+        ReplayLimit::LiveCheckpoint => safe.min(read_checkpoint(&mut snapshot, name).await?),
+    };
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE aggregate_type = $1 \
            AND (transaction_id, global_position) <= ($2::text::xid8, $3)",
@@ -144,6 +179,31 @@ pub async fn replay_into(
     };
     snapshot.commit().await?;
     Ok((upto, replayed))
+}
+
+/// Projection `name`'s checkpoint, read without locking it (as the caller's snapshot sees it).
+async fn read_checkpoint(
+    connection: &mut PgConnection,
+    name: &str,
+) -> Result<Checkpoint, RebuildError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position \
+         FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *connection)
+    .await?
+    .ok_or_else(|| FeedError::UnknownProjection(name.to_owned()))?;
+    let xid: String = row.try_get("transaction_id")?;
+    let global_position: i64 = row.try_get("global_position")?;
+    let transaction_id = xid.parse().map_err(|_| FeedError::Undecodable {
+        position: global_position,
+        reason: format!("checkpoint of {name}: transaction id {xid:?} is not a number"),
+    })?;
+    Ok(Checkpoint {
+        transaction_id,
+        global_position,
+    })
 }
 
 async fn replay_activities(
@@ -176,6 +236,52 @@ async fn replay_activities(
     Ok(read)
 }
 
+/// Applies to `scratch` (as projection `name` would to its live table) the events after
+/// `from`, batch by batch, inside the caller's transaction: up to `until` when given (every
+/// event at or before it is safe to read, as a live checkpoint is), else up to the current safe
+/// point. The checkpoint reached and the number of events applied.
+pub async fn catch_up_scratch(
+    connection: &mut PgConnection,
+    name: &str,
+    scratch: &str,
+    from: Checkpoint,
+    until: Option<Checkpoint>,
+) -> Result<(Checkpoint, u64), RebuildError> {
+    if live_table(name).is_none() {
+        return Err(RebuildError::UnknownProjection(name.to_owned()));
+    }
+    let mut at = from;
+    let mut caught_up = 0u64;
+    loop {
+        let mut events = feed::read_after(connection, at, feed::BATCH_SIZE).await?;
+        let read = events.len();
+        if let Some(until) = until {
+            events.retain(|event| Checkpoint::after(event) <= until);
+        }
+        let Some(last) = events.last() else { break };
+        let upto = Checkpoint::after(last);
+        match name {
+            beneficiaries::NAME => {
+                BeneficiaryProjection::into_table(scratch)
+                    .apply(connection, &events, upto)
+                    .await?
+            }
+            _ => {
+                ActivityProjection::into_table(scratch)
+                    .apply(connection, &events, upto)
+                    .await?
+            }
+        }
+        caught_up += events.len() as u64;
+        at = upto;
+        // Events beyond `until` were read: `until` is reached.
+        if events.len() < read {
+            break;
+        }
+    }
+    Ok((at, caught_up))
+}
+
 /// Applies what was appended after `from` to `scratch`, then swaps `scratch` in as `name`'s
 /// live table and sets its checkpoint, in one transaction holding the checkpoint's lock (so
 /// the live runner pauses meanwhile). The events applied while catching up.
@@ -188,27 +294,7 @@ pub async fn catch_up_and_swap(
     let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
     let mut transaction = pool.begin().await?;
     feed::lock_checkpoint(&mut transaction, name).await?;
-    let mut at = from;
-    let mut caught_up = 0u64;
-    loop {
-        let events = feed::read_after(&mut transaction, at, feed::BATCH_SIZE).await?;
-        let Some(last) = events.last() else { break };
-        let upto = Checkpoint::after(last);
-        match name {
-            beneficiaries::NAME => {
-                BeneficiaryProjection::into_table(scratch)
-                    .apply(&mut transaction, &events, upto)
-                    .await?
-            }
-            _ => {
-                ActivityProjection::into_table(scratch)
-                    .apply(&mut transaction, &events, upto)
-                    .await?
-            }
-        }
-        caught_up += events.len() as u64;
-        at = upto;
-    }
+    let (at, caught_up) = catch_up_scratch(&mut transaction, name, scratch, from, None).await?;
     let retired = format!("{live}_retired");
     sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
         .execute(&mut *transaction)

@@ -6,14 +6,28 @@ use futures::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::event_log::{self, ChainProblem, StoredEvent};
+use crate::seal::{self, Seal, VerifyingKey};
 
 /// Most problems a report lists; any further ones are only counted
 /// ([`IntegrityReport::problems_omitted`]), so that a thoroughly rewritten log cannot exhaust
 /// memory.
 pub const MAX_LISTED_PROBLEMS: usize = 10_000;
 
-/// How often (in events) the progress callback is called.
-const PROGRESS_EVERY: u64 = 1_000;
+/// Rows decoded and hashed together on a blocking thread; progress is reported after each.
+const HASH_BATCH: usize = 1_000;
+
+/// Decodes a batch of rows and recomputes each event's hash.
+fn decode_and_hash(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Vec<(StoredEvent, String)>, sqlx::Error> {
+    rows.iter()
+        .map(|row| {
+            let event = event_log::from_row(row)?;
+            let hash = event.recomputed_hash();
+            Ok((event, hash))
+        })
+        .collect()
+}
 
 /// What a verification reports as it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +47,45 @@ pub enum ProblemKind {
     BrokenLink,
     /// An event's stored hash differs from the hash recomputed from its fields.
     HashMismatch,
+    /// A stream recorded by a seal has no event any more.
+    SealedStreamMissing,
+    /// A stream ends before the head a seal recorded: its last events are gone.
+    SealedEventsMissing,
+    /// An event a seal recorded as a stream's head now has another hash: the stream was
+    /// rewritten.
+    SealedHashMismatch,
+    /// An event at or below the latest seal's position that the seal does not cover.
+    UnsealedEvent,
+    /// The latest seal's digest differs from the one recomputed from the events (or from its
+    /// stored heads).
+    SealDigestMismatch,
+    /// A seal's signature does not verify with its public key.
+    SealSignatureInvalid,
+    /// A seal was signed by another key than the trusted one.
+    SealKeyUntrusted,
+    /// Seals out of order: a seal's position does not exceed the previous seal's.
+    SealOrder,
+    /// The log ends before the latest seal's position.
+    LogTruncated,
 }
 
 impl ProblemKind {
-    /// The stable name: `SEQUENCE_GAP`, `BROKEN_LINK` or `HASH_MISMATCH`.
+    /// The stable name, e.g. `SEQUENCE_GAP`, `BROKEN_LINK`, `HASH_MISMATCH` or
+    /// `SEALED_EVENTS_MISSING`.
     pub fn as_str(self) -> &'static str {
         match self {
             ProblemKind::SequenceGap => "SEQUENCE_GAP",
             ProblemKind::BrokenLink => "BROKEN_LINK",
             ProblemKind::HashMismatch => "HASH_MISMATCH",
+            ProblemKind::SealedStreamMissing => "SEALED_STREAM_MISSING",
+            ProblemKind::SealedEventsMissing => "SEALED_EVENTS_MISSING",
+            ProblemKind::SealedHashMismatch => "SEALED_HASH_MISMATCH",
+            ProblemKind::UnsealedEvent => "UNSEALED_EVENT",
+            ProblemKind::SealDigestMismatch => "SEAL_DIGEST_MISMATCH",
+            ProblemKind::SealSignatureInvalid => "SEAL_SIGNATURE_INVALID",
+            ProblemKind::SealKeyUntrusted => "SEAL_KEY_UNTRUSTED",
+            ProblemKind::SealOrder => "SEAL_ORDER",
+            ProblemKind::LogTruncated => "LOG_TRUNCATED",
         }
     }
 }
@@ -52,7 +96,8 @@ impl std::fmt::Display for ProblemKind {
     }
 }
 
-/// One problem, located by its stream and sequence.
+/// One problem, located by its stream and sequence (both empty for a problem of the log or
+/// of a seal as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrityProblem {
     /// The stream's type: `Beneficiary`, `Programme` or `Organisation`.
@@ -80,6 +125,12 @@ pub struct IntegrityReport {
     pub problems: Vec<IntegrityProblem>,
     /// Problems found beyond [`MAX_LISTED_PROBLEMS`], counted but not listed.
     pub problems_omitted: u64,
+    /// The latest seal, if any.
+    pub latest_seal: Option<Seal>,
+    /// How many seals were checked.
+    pub seals_checked: u64,
+    /// Whether the seals' key was compared with a key trusted independently of the database.
+    pub seal_key_trusted: bool,
 }
 
 impl IntegrityReport {
@@ -133,6 +184,12 @@ impl ChainChecker {
     /// A gap is reported once, at the first missing sequence; the link of the event after a
     /// gap cannot be checked (its predecessor is missing) and is not reported separately.
     pub fn check(&mut self, event: &StoredEvent) -> Vec<ChainProblem> {
+        self.check_hashed(event, &event.recomputed_hash())
+    }
+
+    /// [`ChainChecker::check`], given the event's recomputed hash (computed elsewhere, e.g. on
+    /// another thread).
+    pub fn check_hashed(&mut self, event: &StoredEvent, recomputed: &str) -> Vec<ChainProblem> {
         let mut problems = Vec::new();
         let previous = self
             .previous
@@ -157,7 +214,7 @@ impl ChainChecker {
                 });
             }
         }
-        if event.recomputed_hash() != event.hash {
+        if recomputed != event.hash {
             problems.push(ChainProblem::HashMismatch {
                 sequence: event.sequence,
             });
@@ -230,25 +287,30 @@ pub fn describe(problem: &ChainProblem, event: &StoredEvent) -> IntegrityProblem
     }
 }
 
-/// Recomputes every stream's hash chain from the stored rows and reports each problem with
-/// its stream and sequence.
+/// Recomputes every stream's hash chain from the stored rows and checks the seals (see
+/// [`seal::check`]; `trusted` is the seal key trusted independently of the database, if
+/// known), and reports each problem with its stream and sequence.
 ///
-/// The log is read in one read-only, repeatable-read transaction (so the count, the head and
-/// the rows agree even while writers append) as a single ordered stream: only the current
-/// stream's previous event is kept. `progress` is called every thousand events and at the
-/// end.
+/// The log is read in one read-only, repeatable-read transaction (so the count, the head, the
+/// rows and the seals agree even while writers append) as a single ordered stream: only the
+/// current stream's previous event is kept. `progress` is called after every batch of a
+/// thousand events (with an estimated total) and at the end (with the exact one).
 pub async fn verify_log(
     pool: &PgPool,
+    trusted: Option<&VerifyingKey>,
     progress: &(dyn Fn(VerifyProgress) + Send + Sync),
 ) -> Result<IntegrityReport, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let (total, head): (i64, i64) =
-        sqlx::query_as("SELECT count(*), coalesce(max(global_position), 0)::bigint FROM events")
-            .fetch_one(&mut *tx)
-            .await?;
+    // The planner's estimate of the number of rows: counting them exactly would read the
+    // whole table once more. Progress ends at the exact count.
+    let (total, head): (i64, i64) = sqlx::query_as(
+        "SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass), 0)            ::bigint, (SELECT coalesce(max(global_position), 0)::bigint FROM events)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let total = u64::try_from(total).unwrap_or(0);
     progress(VerifyProgress { checked: 0, total });
 
@@ -262,30 +324,51 @@ pub async fn verify_log(
             "SELECT {} FROM events ORDER BY aggregate_type, aggregate_id, sequence",
             event_log::SELECT_COLUMNS
         );
-        let mut rows = sqlx::query(&sql).fetch(&mut *tx);
-        while let Some(row) = rows.try_next().await? {
-            let event = event_log::from_row(&row)?;
-            for problem in checker.check(&event) {
-                if report.problems.len() < MAX_LISTED_PROBLEMS {
-                    report.problems.push(describe(&problem, &event));
-                } else {
-                    report.problems_omitted += 1;
+        // Rows are decoded and hashed in batches on blocking threads, two batches at a time,
+        // while the next rows arrive; the chain is then checked in order here.
+        let mut batches = sqlx::query(&sql)
+            .fetch(&mut *tx)
+            .try_chunks(HASH_BATCH)
+            .map_err(|error| error.1)
+            .map_ok(|rows| async move {
+                tokio::task::spawn_blocking(move || decode_and_hash(&rows))
+                    .await
+                    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
+            })
+            .try_buffered(2);
+        while let Some(batch) = batches.try_next().await? {
+            for (event, recomputed) in &batch {
+                for problem in checker.check_hashed(event, recomputed) {
+                    if report.problems.len() < MAX_LISTED_PROBLEMS {
+                        report.problems.push(describe(&problem, event));
+                    } else {
+                        report.problems_omitted += 1;
+                    }
                 }
             }
-            if checker.events().is_multiple_of(PROGRESS_EVERY) {
-                progress(VerifyProgress {
-                    checked: checker.events(),
-                    total: total.max(checker.events()),
-                });
-            }
+            progress(VerifyProgress {
+                checked: checker.events(),
+                total: total.max(checker.events()),
+            });
         }
     }
+    let seals = seal::check(&mut tx, trusted).await?;
     tx.commit().await?;
+    for problem in seals.problems {
+        if report.problems.len() < MAX_LISTED_PROBLEMS {
+            report.problems.push(problem);
+        } else {
+            report.problems_omitted += 1;
+        }
+    }
+    report.latest_seal = seals.latest;
+    report.seals_checked = seals.seals_checked;
+    report.seal_key_trusted = seals.key_trusted;
     report.events_checked = checker.events();
     report.streams_checked = checker.streams();
     progress(VerifyProgress {
         checked: checker.events(),
-        total: total.max(checker.events()),
+        total: checker.events(),
     });
     Ok(report)
 }

@@ -18,3 +18,4 @@ mod roles;
 mod subscription;
 mod token_cli;
 mod verify_cli;
+mod verify_projections_cli;

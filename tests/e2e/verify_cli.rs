@@ -78,14 +78,3 @@ async fn verify_exits_0_on_a_clean_log_and_1_naming_the_tampered_event() {
     assert_eq!(report["problems"][0]["sequence"], 2);
     assert_eq!(report["problems"][0]["kind"], "HASH_MISMATCH");
 }
-
-#[test]
-fn verify_projections_is_not_available_yet() {
-    let output = Command::new(MASAR)
-        .args(["verify", "--projections"])
-        .env("DATABASE_URL", "postgres://unused.invalid/masar")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not available yet"));
-}

@@ -6,6 +6,7 @@ mod keys;
 mod migrate;
 mod progress;
 mod projections;
+mod seal;
 mod serve;
 mod token;
 mod verify;
@@ -15,7 +16,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use masar_projections::database::{self, Database, DatabaseConfig};
 
+use masar_projections::seal::{parse_public_key, VerifyingKey};
+
 use crate::privacy::{KeyStore, MasterKeyError, MasterKeySource, PersonalDataVault, SecretText};
+use crate::seal_key::SealKeySource;
 
 /// Masar: an event-sourced beneficiary journey tracker for migrant-inclusion programmes.
 #[derive(Debug, Parser)]
@@ -73,6 +77,16 @@ pub struct Config {
         value_name = "FILE"
     )]
     pub master_key_file: Option<PathBuf>,
+    /// File holding the Ed25519 key that signs seals (base64 of 32 random bytes, e.g. from
+    /// `masar keys generate`). Without it and without DATABASE_URL, seal.key in the data
+    /// directory is generated (0600) and used.
+    #[arg(long, env = "MASAR_SEAL_KEY_FILE", global = true, value_name = "FILE")]
+    pub seal_key_file: Option<PathBuf>,
+    /// The seal public key to trust (64 hex digits, as `masar seal --public-key` prints it):
+    /// verification reports any seal signed by another key. When unset, the public half of
+    /// the seal key, if there is one, is trusted.
+    #[arg(long, env = "MASAR_SEAL_PUBLIC_KEY", global = true, value_name = "HEX")]
+    pub seal_public_key: Option<String>,
 }
 
 impl Config {
@@ -92,16 +106,43 @@ impl Config {
     /// Where the master key comes from: MASAR_MASTER_KEY, else MASAR_MASTER_KEY_FILE, else
     /// (embedded default only) the generated `<data-dir>/master.key`.
     pub fn master_key_source(&self) -> Result<MasterKeySource, MasterKeyError> {
-        let embedded = self
-            .database_url
-            .as_deref()
-            .is_none_or(|url| url.trim().is_empty())
-            .then_some(self.data_dir.as_path());
         MasterKeySource::resolve(
             self.master_key.as_ref(),
             self.master_key_file.as_deref(),
-            embedded,
+            self.embedded_data_dir(),
         )
+    }
+
+    /// Where the seal key comes from: MASAR_SEAL_KEY_FILE, else (embedded default only) the
+    /// generated `<data-dir>/seal.key`.
+    pub fn seal_key_source(&self) -> Option<SealKeySource> {
+        SealKeySource::resolve(self.seal_key_file.as_deref(), self.embedded_data_dir())
+    }
+
+    /// The seal key trusted to sign seals: MASAR_SEAL_PUBLIC_KEY, else the public half of the
+    /// seal key if it exists (never generated here), else none.
+    pub fn trusted_seal_key(&self) -> anyhow::Result<Option<VerifyingKey>> {
+        if let Some(text) = self
+            .seal_public_key
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            return parse_public_key(text)
+                .map(Some)
+                .map_err(|error| anyhow::anyhow!("MASAR_SEAL_PUBLIC_KEY: {error}"));
+        }
+        match self.seal_key_source() {
+            Some(source) => Ok(source.load_existing()?.map(|key| key.verifying_key())),
+            None => Ok(None),
+        }
+    }
+
+    /// The embedded default's data directory, when DATABASE_URL is unset.
+    fn embedded_data_dir(&self) -> Option<&std::path::Path> {
+        self.database_url
+            .as_deref()
+            .is_none_or(|url| url.trim().is_empty())
+            .then_some(self.data_dir.as_path())
     }
 
     /// The personal data vault over `database`, with the configured master key (generated
@@ -136,6 +177,9 @@ pub enum Command {
     /// Recompute every stream's hash chain from the stored rows and report each problem with
     /// its stream and sequence; exit 1 when anything is wrong.
     Verify(verify::VerifyArgs),
+    /// Sign a seal over the current log head with the seal key (Ed25519), committing to every
+    /// stream's head; `--public-key` prints the key auditors should trust.
+    Seal(seal::SealArgs),
 }
 
 impl Cli {
@@ -150,6 +194,7 @@ impl Cli {
             Command::Token(args) => token::run(&self.config, args).await,
             Command::Projections(args) => projections::run(&self.config, args).await,
             Command::Verify(args) => verify::run(&self.config, args).await,
+            Command::Seal(args) => seal::run(&self.config, args).await,
         }
     }
 }

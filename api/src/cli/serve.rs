@@ -1,12 +1,16 @@
 //! `masar serve`: the HTTP server, until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use masar_projections::database::Database;
+use masar_projections::seal::{self, SealError, SealOutcome};
+use sqlx::PgPool;
 
 use super::Config;
 use crate::graphql::SchemaOptions;
 use crate::privacy::{KeyStore, MasterKeyError, PersonalDataVault};
+use crate::seal_key::SealKey;
 use crate::server::{AppState, ServerOptions};
 
 /// Options of `masar serve`.
@@ -43,6 +47,15 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(0..=60_000)
     )]
     pub projection_wait_ms: u64,
+    /// Seconds between scheduled seals of the log (`masar seal`); the first is made at
+    /// start-up, and a seal is made only when the log has grown. 0 turns scheduled sealing off.
+    #[arg(
+        long,
+        env = "MASAR_SEAL_INTERVAL",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub seal_interval: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
@@ -61,17 +74,86 @@ pub(super) async fn serve(
     args: &ServeArgs,
 ) -> anyhow::Result<()> {
     let vault = open_vault(config, database).await?;
+    let seal_key = scheduled_seal_key(config, args)?;
+    let trusted_seal_key = match config.seal_public_key.as_deref() {
+        Some(text) if !text.trim().is_empty() => config.trusted_seal_key()?,
+        _ => match &seal_key {
+            Some(key) => Some(key.verifying_key()),
+            None => config.trusted_seal_key()?,
+        },
+    };
     let options = ServerOptions {
         schema: SchemaOptions {
             introspection: args.graphql_introspection,
             small_cell_threshold: args.small_cell_threshold,
             projection_wait: std::time::Duration::from_millis(args.projection_wait_ms),
+            trusted_seal_key,
             ..SchemaOptions::default()
         },
         ..ServerOptions::default()
     };
     let state = AppState::new(database.pool.clone(), vault, options).await?;
-    crate::server::serve(state, args.listen).await
+    let sealer = seal_key.map(|key| {
+        tokio::spawn(seal_periodically(
+            database.pool.clone(),
+            key,
+            Duration::from_secs(args.seal_interval),
+        ))
+    });
+    let served = crate::server::serve(state, args.listen).await;
+    if let Some(sealer) = sealer {
+        sealer.abort();
+    }
+    served
+}
+
+/// The seal key for scheduled sealing, or `None` (with a warning when it is for want of a
+/// key) when scheduled sealing is off.
+fn scheduled_seal_key(config: &Config, args: &ServeArgs) -> anyhow::Result<Option<SealKey>> {
+    if args.seal_interval == 0 {
+        tracing::info!("scheduled sealing is off (MASAR_SEAL_INTERVAL=0)");
+        return Ok(None);
+    }
+    match config.seal_key_source() {
+        Some(source) => {
+            let key = source.load()?;
+            tracing::info!(
+                seal.public_key = %key.public_key_hex(),
+                seal.interval_seconds = args.seal_interval,
+                "the log will be sealed periodically"
+            );
+            Ok(Some(key))
+        }
+        None => {
+            tracing::warn!(
+                "no seal key configured (MASAR_SEAL_KEY_FILE): the log will not be sealed; \
+                 set it to seal every MASAR_SEAL_INTERVAL seconds"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Seals the log now and then every `interval`, whenever it has grown; failures are logged
+/// and retried at the next tick.
+async fn seal_periodically(pool: PgPool, key: SealKey, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match seal::seal(&pool, key.signing_key()).await {
+            Ok(SealOutcome::Sealed(seal)) => tracing::info!(
+                seal.position = seal.position,
+                seal.streams = seal.streams,
+                "sealed the log"
+            ),
+            Ok(SealOutcome::UpToDate(_) | SealOutcome::EmptyLog) => {
+                tracing::debug!("nothing new to seal")
+            }
+            Err(error @ SealError::LogDoesNotMatch(_)) => tracing::error!("{error}"),
+            Err(error) => tracing::warn!("scheduled seal failed: {error}"),
+        }
+    }
 }
 
 /// The personal data vault, or `None` (with a warning) when no master key is configured: the

@@ -59,6 +59,9 @@ pub struct SchemaOptions {
     /// How long list and indicator queries wait for the projections to reflect the writes
     /// acknowledged before them.
     pub projection_wait: std::time::Duration,
+    /// The seal public key trusted by `verifyIntegrity`, if known: seals signed by another key
+    /// are reported.
+    pub trusted_seal_key: Option<masar_projections::seal::VerifyingKey>,
 }
 
 impl Default for SchemaOptions {
@@ -69,6 +72,7 @@ impl Default for SchemaOptions {
             max_complexity: MAX_COMPLEXITY,
             small_cell_threshold: super::indicators::DEFAULT_SMALL_CELL_THRESHOLD,
             projection_wait: std::time::Duration::from_millis(500),
+            trusted_seal_key: None,
         }
     }
 }

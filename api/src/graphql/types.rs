@@ -693,6 +693,18 @@ pub struct Seal {
     pub sealed_at: DateTime,
 }
 
+impl From<masar_projections::seal::Seal> for Seal {
+    fn from(seal: masar_projections::seal::Seal) -> Self {
+        Seal {
+            position: Position(seal.position),
+            digest: seal.digest,
+            signature: seal.signature,
+            public_key: seal.public_key,
+            sealed_at: DateTime(seal.sealed_at),
+        }
+    }
+}
+
 /// One integrity problem.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
 pub struct IntegrityProblem {

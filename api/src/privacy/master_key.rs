@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::rand_core::RngCore;
@@ -21,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::vault::KeyStore;
 use super::PrivacyError;
+use crate::private_file::{self, sync_parent};
 
 /// Length of a master key, in bytes.
 pub const MASTER_KEY_BYTES: usize = 32;
@@ -168,30 +168,19 @@ impl MasterKey {
 
     /// Reads the key from `path` (base64, white space ignored).
     pub fn read_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
-        let io = |action| {
-            move |source| MasterKeyError::Io {
-                action,
-                path: path.to_owned(),
-                source,
-            }
-        };
-        let file = fs::File::open(path).map_err(io("read"))?;
-        let metadata = file.metadata().map_err(io("read"))?;
-        if metadata.len() > MAX_KEY_FILE_BYTES {
-            return Err(MasterKeyError::FileTooLarge {
-                path: path.to_owned(),
-            });
-        }
-        if metadata.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                key.file = %path.display(),
-                "the master key file can be read by other users: chmod 600 it"
-            );
-        }
-        let mut text = Zeroizing::new(String::new());
-        file.take(MAX_KEY_FILE_BYTES)
-            .read_to_string(&mut text)
-            .map_err(io("read"))?;
+        let text =
+            private_file::read_secret(path, MAX_KEY_FILE_BYTES, "master key").map_err(|error| {
+                match error {
+                    private_file::ReadError::Io(source) => MasterKeyError::Io {
+                        action: "read",
+                        path: path.to_owned(),
+                        source,
+                    },
+                    private_file::ReadError::TooLarge => MasterKeyError::FileTooLarge {
+                        path: path.to_owned(),
+                    },
+                }
+            })?;
         MasterKey::from_base64(&text, &path.display().to_string())
     }
 
@@ -216,18 +205,9 @@ impl MasterKey {
             }
             _ => {}
         }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io("create", &temporary))?;
         let mut line = self.to_base64();
         line.push('\n');
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io("write", &temporary))?;
-        drop(file);
+        private_file::create_new(&temporary, line.as_bytes()).map_err(io("write", &temporary))?;
         fs::rename(&temporary, path).map_err(io("write", path))?;
         sync_parent(path).map_err(io("write", path))
     }
@@ -238,14 +218,6 @@ impl fmt::Debug for MasterKey {
         f.debug_struct("MasterKey")
             .field("id", &self.id)
             .finish_non_exhaustive()
-    }
-}
-
-/// Flushes the directory entry of `path` (after a create or rename).
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => fs::File::open(parent)?.sync_all(),
-        _ => Ok(()),
     }
 }
 
@@ -361,14 +333,11 @@ fn load_or_generate(dir: &Path) -> Result<MasterKey, MasterKeyError> {
         source,
     })?;
     let key = MasterKey::generate();
-    // `create_new`: of two processes generating at once, one wins and the other reads its key.
-    let created = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path);
-    let mut file = match created {
-        Ok(file) => file,
+    let mut line = key.to_base64();
+    line.push('\n');
+    match private_file::create_new(&path, line.as_bytes()) {
+        Ok(()) => {}
+        // Of two processes generating at once, one wins and the other reads its key.
         Err(error) if error.kind() == ErrorKind::AlreadyExists => {
             return MasterKey::read_file(&path);
         }
@@ -379,17 +348,7 @@ fn load_or_generate(dir: &Path) -> Result<MasterKey, MasterKeyError> {
                 source,
             })
         }
-    };
-    let mut line = key.to_base64();
-    line.push('\n');
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| sync_parent(&path))
-        .map_err(|source| MasterKeyError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        })?;
+    }
     tracing::info!(
         key.file = %path.display(),
         key.id = key.id(),
