@@ -6,6 +6,7 @@ pub mod compare;
 pub mod copy;
 pub mod database;
 pub mod event_log;
+pub mod export;
 pub mod feed;
 pub mod indicators;
 pub mod rebuild;

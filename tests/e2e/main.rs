@@ -9,6 +9,7 @@ mod helpers;
 
 mod cli;
 mod erase_cli;
+mod export_cli;
 mod graphiql;
 mod graphql;
 mod health;

@@ -2,6 +2,7 @@
 
 mod demo;
 mod erase;
+mod export;
 mod keys;
 mod migrate;
 mod progress;
@@ -177,6 +178,9 @@ pub enum Command {
     /// Recompute every stream's hash chain from the stored rows and report each problem with
     /// its stream and sequence; exit 1 when anything is wrong.
     Verify(verify::VerifyArgs),
+    /// Write data out for others: `export events` writes the raw log as JSON Lines, in global
+    /// order, with hashes and seals, for independent verification (tools/verify_export.py).
+    Export(export::ExportArgs),
     /// Sign a seal over the current log head with the seal key (Ed25519), committing to every
     /// stream's head; `--public-key` prints the key auditors should trust.
     Seal(seal::SealArgs),
@@ -194,6 +198,7 @@ impl Cli {
             Command::Token(args) => token::run(&self.config, args).await,
             Command::Projections(args) => projections::run(&self.config, args).await,
             Command::Verify(args) => verify::run(&self.config, args).await,
+            Command::Export(args) => export::run(&self.config, args).await,
             Command::Seal(args) => seal::run(&self.config, args).await,
         }
     }
