@@ -3,6 +3,12 @@
 //! `MASAR_BENCH_VERIFY_EVENTS` events (default 1,000,000), against the baseline of streaming
 //! the same rows out of PostgreSQL in the same order and decoding them, doing nothing else.
 //!
+//! (c) times the seal check alone (the latest seal's heads recomputed from the events, every
+//! sealed head looked up), which (b) includes.
+//!
+//! (c) times the seal check alone (the latest seal's heads recomputed from the events, every
+//! sealed head looked up), which (b) includes.
+//!
 //! Run with `cargo bench -p masar --bench verify`. The log (streams of ten events each,
 //! interleaved as real journeys are) is written with COPY, its hashes computed here by the
 //! documented encoding, on a fresh database of the test cluster (or of `DATABASE_URL`).
@@ -53,6 +59,7 @@ async fn main() {
 
     let mut baseline = Vec::new();
     let mut verify = Vec::new();
+    let mut seal_check = Vec::new();
     for run in 1..=RUNS {
         let (count, seconds) = stream_rows(&db.pool).await;
         baseline.push(count as f64 / seconds);
@@ -69,13 +76,24 @@ async fn main() {
             "run {run}: (b) verify: {} events in {} streams, seal checked, in {seconds:.2} s",
             report.events_checked, report.streams_checked
         );
+        let started = Instant::now();
+        let mut tx = db.pool.begin().await.unwrap();
+        let check = seal::check(&mut tx, Some(&key.verifying_key()))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(check.problems.is_empty());
+        seal_check.push(seconds);
+        println!("run {run}: (c) of which the seal check alone: {seconds:.2} s");
     }
     let best = |rates: &[f64]| rates.iter().copied().fold(0.0, f64::max);
     let (a, b) = (best(&baseline), best(&verify));
     println!();
-    println!("| (a) stream + decode events/s | (b) verify events/s | b/a |");
-    println!("|---|---|---|");
-    println!("| {a:.0} | {b:.0} | {:.2} |", b / a);
+    let c = seal_check.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("| (a) stream + decode events/s | (b) verify events/s | b/a | (c) seal check s |");
+    println!("|---|---|---|---|");
+    println!("| {a:.0} | {b:.0} | {:.2} | {c:.2} |", b / a);
 }
 
 /// Streams every row in the order verification reads them, decoding each as it does.

@@ -229,6 +229,14 @@ async fn verify_integrity_answers_the_report_over_graphql() {
     );
     assert!(ask(Role::Partner).await.is_err());
 
+    let sealed = seal_now(&db.pool).await;
+    let clean = ask(Role::Auditor).await.unwrap();
+    assert_eq!(clean["verifyIntegrity"]["ok"], true);
+    assert_eq!(
+        clean["verifyIntegrity"]["latestSeal"]["digest"],
+        sealed.digest.as_str()
+    );
+
     let sql = format!(
         "UPDATE events SET payload = (payload::jsonb || '{{\"x\": 1}}')::json \
          WHERE aggregate_type = 'Beneficiary' AND aggregate_id = '{target}' AND sequence = 4"

@@ -7,6 +7,7 @@ mod common;
 mod fixtures;
 mod helpers;
 
+mod auditor_recompute;
 mod cli;
 mod erase_cli;
 mod export_cli;

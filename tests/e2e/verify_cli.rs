@@ -78,3 +78,54 @@ async fn verify_exits_0_on_a_clean_log_and_1_naming_the_tampered_event() {
     assert_eq!(report["problems"][0]["sequence"], 2);
     assert_eq!(report["problems"][0]["kind"], "HASH_MISMATCH");
 }
+
+#[tokio::test]
+async fn the_server_seals_on_its_schedule_with_the_configured_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("seal.key");
+    let generated = Command::new(MASAR)
+        .args(["keys", "generate"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    std::fs::write(&key_file, &generated.stdout).unwrap();
+    let key_file = key_file.to_str().unwrap();
+    let public = Command::new(MASAR)
+        .args(["seal", "--public-key"])
+        .env("MASAR_SEAL_KEY_FILE", key_file)
+        .env("DATABASE_URL", "postgres://unused.invalid/masar")
+        .output()
+        .unwrap();
+    assert!(public.status.success());
+    let public = String::from_utf8(public.stdout).unwrap().trim().to_owned();
+    assert_eq!(public.len(), 64);
+
+    let app = crate::helpers::spawn_app_with(&[
+        ("MASAR_SEAL_KEY_FILE", key_file),
+        ("MASAR_SEAL_INTERVAL", "1"),
+    ])
+    .await;
+    // Bootstrapping the first ADMIN records the organisation: the log grows.
+    let admin = app.issue_token("ENABEL", "ADMIN", Some("Enabel"));
+    let query =
+        "{ verifyIntegrity { ok head latestSeal { position publicKey digest signature } } }";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = app
+            .graphql(query, serde_json::json!({}), Some(&admin))
+            .await;
+        let report = &answer.data()["verifyIntegrity"];
+        let seal = &report["latestSeal"];
+        if !seal.is_null() && seal["position"] == report["head"] {
+            assert_eq!(report["ok"], true, "{report}");
+            assert_eq!(seal["publicKey"], public.as_str());
+            assert_eq!(seal["signature"].as_str().unwrap().len(), 128);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no seal at the head within 30 s: {report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
