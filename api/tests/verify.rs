@@ -640,3 +640,28 @@ async fn fill(pool: &PgPool, streams: i64, length: i64) {
         .unwrap();
     }
 }
+
+#[tokio::test]
+async fn altered_stored_heads_are_found_even_when_the_events_match_the_seal() {
+    let (db, _write, target, _) = world().await;
+    seal_now(&db.pool).await;
+    tamper_seals(
+        &db.pool,
+        &[&format!(
+            "UPDATE seal_heads SET hash = repeat('0', 64) WHERE aggregate_id = '{target}'"
+        )],
+    )
+    .await;
+    let report = verify_trusting(&db.pool).await;
+    let (streams, whole) = split(&report);
+    // The stored head no longer matches the event, and no longer gives the signed digest.
+    assert_eq!(
+        streams,
+        vec![on(target, 4, ProblemKind::SealedHashMismatch)]
+    );
+    assert_eq!(whole, vec![ProblemKind::SealDigestMismatch]);
+    assert!(report
+        .problems
+        .iter()
+        .any(|p| p.detail.contains("seal_heads was altered")));
+}

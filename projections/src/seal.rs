@@ -502,9 +502,14 @@ fn log_problem(kind: ProblemKind, detail: String) -> IntegrityProblem {
 /// (and its key against `trusted`, when given); every sealed head still in the log; and the
 /// latest seal's digest recomputed from the events themselves, with any event at or below its
 /// position that it does not cover.
+///
+/// `heads_digest` is the digest of the events' heads at the latest seal's position if the
+/// caller already computed it (while reading the whole log in the seal text's order, as
+/// [`HeadsAtSeal`] does): when it equals the seal's digest, the events are not read again.
 pub async fn check(
     connection: &mut PgConnection,
     trusted: Option<&VerifyingKey>,
+    heads_digest: Option<&str>,
 ) -> Result<SealCheck, sqlx::Error> {
     let seals = all(&mut *connection).await?;
     let mut check = SealCheck {
@@ -564,6 +569,14 @@ pub async fn check(
                 latest.position
             ),
         ));
+    }
+    if heads_digest == Some(latest.digest.as_str()) {
+        // The events' heads are exactly those signed: only the stored heads remain to check.
+        let stored = stored_heads_digest(&mut *connection, &latest).await?;
+        if stored != latest.digest {
+            check.problems.push(stored_heads_altered(&latest));
+        }
+        return Ok(check);
     }
     let mut from_events = SealDigest::new(latest.position);
     let mut from_stored = SealDigest::new(latest.position);
@@ -629,16 +642,113 @@ pub async fn check(
         ));
     }
     if hex::encode(from_stored.finish()) != latest.digest {
-        check.problems.push(log_problem(
-            ProblemKind::SealDigestMismatch,
-            format!(
-                "the heads stored with the seal at position {} do not give its digest: \
-                 seal_heads was altered, so the per-stream findings above may be incomplete",
-                latest.position
-            ),
-        ));
+        check.problems.push(stored_heads_altered(&latest));
     }
     Ok(check)
+}
+
+fn stored_heads_altered(seal: &Seal) -> IntegrityProblem {
+    log_problem(
+        ProblemKind::SealDigestMismatch,
+        format!(
+            "the heads stored with the seal at position {} do not give its digest: seal_heads \
+             was altered, so per-stream findings may be incomplete",
+            seal.position
+        ),
+    )
+}
+
+/// The digest of the heads stored for `seal` (its own and earlier seals' latest row per
+/// stream), which must be the seal's digest.
+async fn stored_heads_digest(
+    connection: &mut PgConnection,
+    seal: &Seal,
+) -> Result<String, sqlx::Error> {
+    let mut digest = SealDigest::new(seal.position);
+    let mut rows = sqlx::query(
+        "SELECT * FROM (SELECT DISTINCT ON (aggregate_type, aggregate_id) \
+                  aggregate_type, aggregate_id, sequence, hash \
+                FROM seal_heads WHERE seal_id <= $1 \
+                ORDER BY aggregate_type, aggregate_id, seal_id DESC) AS sealed \
+         ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\"",
+    )
+    .bind(seal.seal_id)
+    .fetch(&mut *connection);
+    while let Some(row) = rows.try_next().await? {
+        let aggregate_type: String = row.try_get("aggregate_type")?;
+        let aggregate_id: String = row.try_get("aggregate_id")?;
+        let sequence: i64 = row.try_get("sequence")?;
+        let hash: String = row.try_get("hash")?;
+        digest.push(&aggregate_type, &aggregate_id, sequence, &hash);
+    }
+    Ok(hex::encode(digest.finish()))
+}
+
+/// Follows a read of the whole log in `(aggregate_type, aggregate_id, sequence)` order and
+/// computes the digest of every stream's head at a seal's position on the way, provided the
+/// streams come in the seal text's order (UTF-8 bytes), as they do on a database whose
+/// collation is `C`; otherwise it gives up, and the seal check reads the heads itself.
+#[derive(Debug)]
+pub struct HeadsAtSeal {
+    position: i64,
+    digest: Option<SealDigest>,
+    stream: Option<(String, String)>,
+    head: Option<(i64, String)>,
+}
+
+impl HeadsAtSeal {
+    /// Computes the heads at `position`.
+    pub fn new(position: i64) -> HeadsAtSeal {
+        HeadsAtSeal {
+            position,
+            digest: Some(SealDigest::new(position)),
+            stream: None,
+            head: None,
+        }
+    }
+
+    /// Takes the next event read.
+    pub fn see(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+        global_position: i64,
+        hash: &str,
+    ) {
+        let Some(digest) = self.digest.as_mut() else {
+            return;
+        };
+        let same = self
+            .stream
+            .as_ref()
+            .is_some_and(|(t, i)| t == aggregate_type && i == aggregate_id);
+        if !same {
+            if let (Some((t, i)), Some((sequence, hash))) = (&self.stream, self.head.take()) {
+                digest.push(t, i, sequence, &hash);
+            }
+            let in_order = self.stream.as_ref().is_none_or(|(t, i)| {
+                (t.as_bytes(), i.as_bytes()) < (aggregate_type.as_bytes(), aggregate_id.as_bytes())
+            });
+            if !in_order {
+                self.digest = None;
+                return;
+            }
+            self.stream = Some((aggregate_type.to_owned(), aggregate_id.to_owned()));
+        }
+        if global_position <= self.position {
+            self.head = Some((sequence, hash.to_owned()));
+        }
+    }
+
+    /// The digest, if the streams came in the seal text's order.
+    pub fn finish(mut self) -> Option<String> {
+        let mut digest = self.digest.take()?;
+        if let (Some((t, i)), Some((sequence, hash))) = (&self.stream, self.head.take()) {
+            digest.push(t, i, sequence, &hash);
+        }
+        Some(hex::encode(digest.finish()))
+    }
 }
 
 #[cfg(test)]
@@ -681,6 +791,32 @@ mod tests {
         assert!(!seal.signature_valid());
         seal.public_key = "not hex".into();
         assert!(!seal.signature_valid());
+    }
+
+    #[test]
+    fn heads_followed_in_order_give_the_digest_of_the_heads_at_the_position() {
+        let mut heads = HeadsAtSeal::new(10);
+        // (type, id, sequence, position, hash), in stream order.
+        for (t, i, sequence, position, hash) in [
+            ("Beneficiary", "a", 1, 1, "a1"),
+            ("Beneficiary", "a", 2, 12, "a2"),
+            ("Beneficiary", "b", 1, 11, "b1"),
+            ("Beneficiary", "c", 1, 3, "c1"),
+            ("Beneficiary", "c", 2, 4, "c2"),
+            ("Programme", "P", 1, 2, "p1"),
+        ] {
+            heads.see(t, i, sequence, position, hash);
+        }
+        let mut expected = SealDigest::new(10);
+        expected.push("Beneficiary", "a", 1, "a1");
+        expected.push("Beneficiary", "c", 2, "c2");
+        expected.push("Programme", "P", 1, "p1");
+        assert_eq!(heads.finish(), Some(hex::encode(expected.finish())));
+
+        let mut unordered = HeadsAtSeal::new(10);
+        unordered.see("Beneficiary", "b", 1, 1, "b1");
+        unordered.see("Beneficiary", "a", 1, 2, "a1");
+        assert_eq!(unordered.finish(), None);
     }
 
     #[test]

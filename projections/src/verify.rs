@@ -319,6 +319,8 @@ pub async fn verify_log(
         ..IntegrityReport::default()
     };
     let mut checker = ChainChecker::new();
+    let latest = seal::latest(&mut tx).await?;
+    let mut heads = latest.as_ref().map(|s| seal::HeadsAtSeal::new(s.position));
     {
         let sql = format!(
             "SELECT {} FROM events ORDER BY aggregate_type, aggregate_id, sequence",
@@ -338,6 +340,15 @@ pub async fn verify_log(
             .try_buffered(2);
         while let Some(batch) = batches.try_next().await? {
             for (event, recomputed) in &batch {
+                if let Some(heads) = heads.as_mut() {
+                    heads.see(
+                        &event.aggregate_type,
+                        &event.aggregate_id,
+                        event.sequence,
+                        event.global_position,
+                        &event.hash,
+                    );
+                }
                 for problem in checker.check_hashed(event, recomputed) {
                     if report.problems.len() < MAX_LISTED_PROBLEMS {
                         report.problems.push(describe(&problem, event));
@@ -352,7 +363,8 @@ pub async fn verify_log(
             });
         }
     }
-    let seals = seal::check(&mut tx, trusted).await?;
+    let heads_digest = heads.and_then(seal::HeadsAtSeal::finish);
+    let seals = seal::check(&mut tx, trusted, heads_digest.as_deref()).await?;
     tx.commit().await?;
     for problem in seals.problems {
         if report.problems.len() < MAX_LISTED_PROBLEMS {
