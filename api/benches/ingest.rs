@@ -12,8 +12,10 @@
 //!
 //! Run: `cargo bench -p masar --bench ingest` (PostgreSQL as for the tests: DATABASE_URL, or
 //! the embedded cluster). `MASAR_BENCH_EVENTS` sets the events per ingest measurement (default
-//! 20000), `MASAR_BENCH_REBUILD_EVENTS` the size of the log rebuilt (default 1,000,000). Figures are printed as events/s and as ratios measured in the same run, because
-//! absolute numbers on shared machines are noise.
+//! 20000), `MASAR_BENCH_REBUILD_EVENTS` the size of the log rebuilt (default 1,000,000);
+//! `MASAR_BENCH_READ_SIDE_ONLY=1` skips (a)–(c0) and measures only the read side. Figures are
+//! printed as events/s and as ratios measured in the same run, because absolute numbers on
+//! shared machines are noise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -333,26 +335,34 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let read_side_only = std::env::var("MASAR_BENCH_READ_SIDE_ONLY").is_ok_and(|v| v == "1");
     runtime.block_on(async {
-        println!("ingest benchmark: {events} events per measurement, {CLIENTS} concurrent clients");
-        let a = bare_postgres_es(events).await;
-        println!("(a) bare postgres-es, one command per event:       {a:>10.0} events/s");
-        let b = raw_inserts(events).await;
-        println!("(b) raw 100-row multi-row INSERTs (the limit):     {b:>10.0} events/s");
-        let c = graphql_over_http(events).await;
-        println!("(c) recordJourneyEvents over HTTP, 500/batch:      {c:>10.0} events/s");
-        let c0 = batch_path(events).await;
-        println!("(c0) the same batches to the batch path in process: {c0:>9.0} events/s");
-        println!(
-            "c/a = {:.2}   c/b = {:.2}   c/c0 = {:.2}",
-            c / a,
-            c / b,
-            c / c0
-        );
+        if !read_side_only {
+            ingest(events).await;
+        }
         let read_events: usize = std::env::var("MASAR_BENCH_REBUILD_EVENTS")
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(1_000_000);
         read_side::run(read_events).await;
     });
+}
+
+/// (a)–(c0), printed with their ratios.
+async fn ingest(events: usize) {
+    println!("ingest benchmark: {events} events per measurement, {CLIENTS} concurrent clients");
+    let a = bare_postgres_es(events).await;
+    println!("(a) bare postgres-es, one command per event:       {a:>10.0} events/s");
+    let b = raw_inserts(events).await;
+    println!("(b) raw 100-row multi-row INSERTs (the limit):     {b:>10.0} events/s");
+    let c = graphql_over_http(events).await;
+    println!("(c) recordJourneyEvents over HTTP, 500/batch:      {c:>10.0} events/s");
+    let c0 = batch_path(events).await;
+    println!("(c0) the same batches to the batch path in process: {c0:>9.0} events/s");
+    println!(
+        "c/a = {:.2}   c/b = {:.2}   c/c0 = {:.2}",
+        c / a,
+        c / b,
+        c / c0
+    );
 }

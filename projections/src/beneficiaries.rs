@@ -33,7 +33,8 @@ pub const COLUMNS: &str = "beneficiary_id, programme_code, partner_code, sex, bi
     age_band, nationality, legal_status, region, city, identified_at, stage, active, consent, \
     personal_data_erased, referred_to, version, events_applied, identified_on, sensitised_on, \
     enrolled_on, attended_all_on, completed_on, incubated_on, business_launched_on, \
-    employed_on, inserted_on, followed_up_on, follow_up_dates, follow_up_improved";
+    employed_on, inserted_on, followed_up_on, follow_up_dates, follow_up_improved, \
+    last_follow_up_on, last_follow_up_improved";
 
 /// One row of `beneficiary_state`.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,6 +202,9 @@ impl CopyRow for BeneficiaryRow {
         improved.push('}');
         out.raw(&dates);
         out.raw(&improved);
+        let last = self.follow_ups.last();
+        out.opt_display(last.map(|(date, _)| *date));
+        out.boolean(last.is_some_and(|(_, better)| *better));
         out.end_row();
     }
 }
@@ -345,9 +349,27 @@ impl Projection for BeneficiaryProjection {
     }
 }
 
+/// Events handed from the reader to the folding thread at a time.
+const READ_BATCH: usize = 2_000;
+
+/// Bytes of COPY text gathered before they are sent to the scratch table.
+const COPY_CHUNK: usize = 4 << 20;
+
+/// One event as read for a rebuild: its stream, position and payload.
+struct RawEvent {
+    aggregate_id: String,
+    global_position: i64,
+    payload: String,
+}
+
 /// Folds every beneficiary stream up to `upto` (read through `reader`, inside its snapshot)
 /// into `table` (written through `writer`); calls `progress` with the number of events read
 /// so far. Returns the number of beneficiary events folded.
+///
+/// Three stages run at once, joined by bounded channels: this task reads the rows, a blocking
+/// thread decodes and folds each stream into COPY text, and this task again sends that text to
+/// `table` while the next rows are read. Reading waits on PostgreSQL, folding on the CPU and
+/// writing on the other connection's backend, so none waits for the others.
 pub async fn rebuild_into(
     reader: &mut PgConnection,
     writer: &mut PgConnection,
@@ -355,48 +377,131 @@ pub async fn rebuild_into(
     upto: Checkpoint,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<u64, FeedError> {
-    let mut rows = sqlx::query(
-        "SELECT aggregate_id, global_position, payload::text AS payload FROM events \
-         WHERE aggregate_type = $1 \
-           AND (transaction_id, global_position) <= ($2::text::xid8, $3) \
-         ORDER BY aggregate_id, sequence",
-    )
-    .bind(AGGREGATE_TYPE)
-    .bind(upto.xid())
-    .bind(upto.global_position)
-    .fetch(&mut *reader);
-    let mut copy = CopyWriter::new();
-    let mut current: Option<(String, i64, Vec<BeneficiaryEvent>)> = None;
-    let mut read = 0u64;
-    while let Some(row) = rows.try_next().await? {
-        let id: String = row.try_get("aggregate_id")?;
-        let position: i64 = row.try_get("global_position")?;
-        let payload: String = row.try_get("payload")?;
-        let event = decode(position, &payload)?;
-        match &mut current {
-            Some((current_id, _, events)) if *current_id == id => events.push(event),
-            _ => {
-                if let Some((done, first, events)) = current.take() {
-                    finish(&mut copy, &done, first, events)?;
+    copy_storage_parameters(writer, table).await?;
+    let (raw_sender, raw_receiver) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(4);
+    let (copy_sender, mut copy_receiver) = tokio::sync::mpsc::channel::<CopyWriter>(2);
+    let folding = tokio::task::spawn_blocking(move || fold_streams(raw_receiver, copy_sender));
+
+    let reading = async move {
+        let mut rows = sqlx::query(
+            "SELECT aggregate_id, global_position, payload::text AS payload FROM events \
+             WHERE aggregate_type = $1 \
+               AND (transaction_id, global_position) <= ($2::text::xid8, $3) \
+             ORDER BY aggregate_id, sequence",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(upto.xid())
+        .bind(upto.global_position)
+        .fetch(&mut *reader);
+        let mut batch = Vec::with_capacity(READ_BATCH);
+        let mut read = 0u64;
+        while let Some(row) = rows.try_next().await? {
+            batch.push(RawEvent {
+                aggregate_id: row.try_get(0)?,
+                global_position: row.try_get(1)?,
+                payload: row.try_get(2)?,
+            });
+            read += 1;
+            if batch.len() == READ_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+                if raw_sender.send(full).await.is_err() {
+                    // The folding stopped: its result says why.
+                    return Ok(read);
                 }
-                current = Some((id, position, vec![event]));
+            }
+            if read.is_multiple_of(10_000) {
+                progress(read);
             }
         }
-        read += 1;
-        if read.is_multiple_of(10_000) {
-            progress(read);
+        if !batch.is_empty() {
+            let _ = raw_sender.send(batch).await;
         }
-        if copy.len() >= (4 << 20) {
-            copy.send(writer, table, COLUMNS).await?;
+        progress(read);
+        Ok::<u64, FeedError>(read)
+    };
+    let writing = async move {
+        while let Some(mut copy) = copy_receiver.recv().await {
+            copy.send(&mut *writer, table, COLUMNS).await?;
+        }
+        Ok::<(), FeedError>(())
+    };
+    let (read, written) = tokio::join!(reading, writing);
+    let folded = match folding.await {
+        Ok(folded) => folded,
+        // A panic in the domain's fold goes on up, as when the fold ran on this task.
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(FeedError::Database(sqlx::Error::WorkerCrashed)),
+    };
+    // A stage that stops early makes the others stop: report the one that failed.
+    written?;
+    folded?;
+    read
+}
+
+/// Gives `table` the live table's storage parameters (its autovacuum settings, see
+/// `migrations/0007_indicator_index.sql`), which `CREATE TABLE … (LIKE …)` does not copy.
+async fn copy_storage_parameters(
+    connection: &mut PgConnection,
+    table: &str,
+) -> Result<(), FeedError> {
+    if table == TABLE {
+        return Ok(());
+    }
+    let options: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = to_regclass($1)",
+    )
+    .bind(TABLE)
+    .fetch_optional(&mut *connection)
+    .await?;
+    if let Some(options) = options.flatten().filter(|o| !o.is_empty()) {
+        sqlx::query(&format!("ALTER TABLE {table} SET ({options})"))
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The folding stage of [`rebuild_into`]: decodes the events of each stream (consecutive,
+/// in stream order), folds the stream and writes its row; hands on the COPY text in chunks.
+fn fold_streams(
+    mut raw: tokio::sync::mpsc::Receiver<Vec<RawEvent>>,
+    copies: tokio::sync::mpsc::Sender<CopyWriter>,
+) -> Result<(), FeedError> {
+    let mut copy = CopyWriter::new();
+    let mut current: Option<(String, i64, Vec<BeneficiaryEvent>)> = None;
+    while let Some(batch) = raw.blocking_recv() {
+        for RawEvent {
+            aggregate_id,
+            global_position,
+            payload,
+        } in batch
+        {
+            let event = decode(global_position, &payload)?;
+            match &mut current {
+                Some((current_id, _, events)) if *current_id == aggregate_id => events.push(event),
+                _ => {
+                    if let Some((done, first, events)) = current.take() {
+                        finish(&mut copy, &done, first, events)?;
+                    }
+                    current = Some((aggregate_id, global_position, vec![event]));
+                }
+            }
+        }
+        if copy.len() >= COPY_CHUNK {
+            let full = std::mem::replace(&mut copy, CopyWriter::new());
+            if copies.blocking_send(full).is_err() {
+                // The writing stopped: its result says why.
+                return Ok(());
+            }
         }
     }
-    drop(rows);
     if let Some((done, first, events)) = current.take() {
         finish(&mut copy, &done, first, events)?;
     }
-    copy.send(writer, table, COLUMNS).await?;
-    progress(read);
-    Ok(read)
+    if !copy.is_empty() {
+        let _ = copies.blocking_send(copy);
+    }
+    Ok(())
 }
 
 fn finish(

@@ -150,11 +150,11 @@ struct Column {
 }
 
 /// The latest non-void follow-up dated on or before `$3` improved living conditions (the
-/// follow-ups are stored in reading order; the last one usually answers at once).
+/// follow-ups are stored in reading order; the last one, kept in its own columns, usually
+/// answers at once, and the arrays are read only when it is after `$3`).
 const IMPROVED_AT_TO: &str = "coalesce(CASE \
-    WHEN cardinality(b.follow_up_dates) = 0 THEN false \
-    WHEN b.follow_up_dates[cardinality(b.follow_up_dates)] <= $3 \
-      THEN b.follow_up_improved[cardinality(b.follow_up_improved)] \
+    WHEN b.last_follow_up_on IS NULL THEN false \
+    WHEN b.last_follow_up_on <= $3 THEN b.last_follow_up_improved \
     ELSE b.follow_up_improved[(SELECT max(f.i) FROM unnest(b.follow_up_dates) \
       WITH ORDINALITY AS f(d, i) WHERE f.d <= $3)] END, false)";
 
@@ -242,15 +242,28 @@ const COLUMNS: [Column; 13] = [
 /// The wide form, for dimensions that do not depend on the milestone date (no MONTH or
 /// QUARTER): one pass over the programme's rows, every indicator an aggregate with its own
 /// filter (`$1` programme, `$2` from, `$3` to).
+///
+/// Without dimensions this is one row, the median an ordered-set aggregate over the
+/// beneficiaries inserted in the period. With dimensions, the rows are grouped by the
+/// dimensions and by `days` (MEDIAN_DAYS_IDENTIFIED_TO_INSERTED's days for those inserted in
+/// the period, else null) in a hash table, with no sort: [`WideSums`] adds the groups up
+/// into cells and totals and takes each median from its cell's counts of days. (Grouping sets
+/// with a per-cell `percentile_cont` sorted every row of the programme by its dimensions.)
 fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
     let mut select: Vec<String> = dimensions
         .iter()
         .enumerate()
         .map(|(index, d)| format!("{} AS d{index}", dimension_sql(*d)))
         .collect();
-    let dim_exprs: Vec<&str> = dimensions.iter().map(|d| dimension_sql(*d)).collect();
     if !dimensions.is_empty() {
-        select.push(format!("GROUPING({}) AS is_total", dim_exprs.join(", ")));
+        for column in COLUMNS.iter() {
+            if let Some(days) = column.days {
+                select.push(format!(
+                    "CASE WHEN b.{} BETWEEN $2 AND $3 THEN {days} END AS days",
+                    column.dated_by
+                ));
+            }
+        }
     }
     for (index, column) in COLUMNS.iter().enumerate() {
         let in_period = format!("b.{} BETWEEN $2 AND $3", column.dated_by);
@@ -260,7 +273,7 @@ fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
                 "count(*) FILTER (WHERE {in_period} AND {numerator}) AS num{index}"
             ));
         }
-        if let Some(days) = column.days {
+        if let (Some(days), true) = (column.days, dimensions.is_empty()) {
             select.push(format!(
                 "percentile_cont(0.5) WITHIN GROUP (ORDER BY {days}) \
                  FILTER (WHERE {in_period}) AS med{index}"
@@ -270,7 +283,8 @@ fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
     let grouping = if dimensions.is_empty() {
         String::new()
     } else {
-        format!("GROUP BY GROUPING SETS ((), ({}))", dim_exprs.join(", "))
+        let keys: Vec<String> = (1..=dimensions.len() + 1).map(|i| i.to_string()).collect();
+        format!("GROUP BY {}", keys.join(", "))
     };
     format!(
         "SELECT {} FROM {table} b \
@@ -279,14 +293,73 @@ fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
     )
 }
 
-/// Reads one row of the wide form into `figures`.
-fn read_wide_row(
+/// One cell's (or the total's) sums over the groups of the wide form.
+#[derive(Debug, Clone, Default)]
+struct WideSums {
+    denominators: [i64; COLUMNS.len()],
+    numerators: [i64; COLUMNS.len()],
+    /// Beneficiaries inserted in the period, by their days from identified to inserted.
+    days: BTreeMap<i32, i64>,
+}
+
+impl WideSums {
+    fn add(&mut self, row: &sqlx::postgres::PgRow, days: Option<i32>) -> Result<(), sqlx::Error> {
+        for (index, column) in COLUMNS.iter().enumerate() {
+            let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
+            let numerator: i64 = match column.numerator {
+                Some(_) => row.try_get(format!("num{index}").as_str())?,
+                None => denominator,
+            };
+            self.denominators[index] += denominator;
+            self.numerators[index] += numerator;
+            if let (Some(_), Some(days)) = (column.days, days) {
+                *self.days.entry(days).or_insert(0) += denominator;
+            }
+        }
+        Ok(())
+    }
+
+    /// The median of the days counted, as `percentile_cont(0.5)` computes it: the values at
+    /// ranks ⌊p⌋ and ⌈p⌉ for p = (n − 1) / 2, interpolated as `low + (p − ⌊p⌋) × (high − low)`.
+    fn median(&self) -> Option<f64> {
+        let count: i64 = self.days.values().sum();
+        let position = 0.5 * (count - 1) as f64;
+        let (first, second) = (position.floor(), position.ceil());
+        let (mut low, mut high) = (None, None);
+        let mut seen = 0i64;
+        for (days, n) in &self.days {
+            seen += n;
+            if low.is_none() && first < seen as f64 {
+                low = Some(f64::from(*days));
+            }
+            if second < seen as f64 {
+                high = Some(f64::from(*days));
+                break;
+            }
+        }
+        let (low, high) = (low?, high?);
+        Some(low + (position - first) * (high - low))
+    }
+
+    fn figure(&self, index: usize, code: IndicatorCode) -> Figure {
+        let median = match COLUMNS[index].days {
+            Some(_) => self.median(),
+            None => None,
+        };
+        figure(
+            code,
+            self.denominators[index],
+            self.numerators[index],
+            median,
+        )
+    }
+}
+
+/// Reads the one row of the wide form without dimensions into `figures`.
+fn read_wide_total(
     row: &sqlx::postgres::PgRow,
-    dimensions: usize,
     figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
 ) -> Result<(), sqlx::Error> {
-    let is_total = dimensions == 0 || row.try_get::<i32, _>("is_total")? != 0;
-    let coordinates = coordinates(row, dimensions)?;
     for (index, column) in COLUMNS.iter().enumerate() {
         let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
         let numerator: i64 = match column.numerator {
@@ -297,16 +370,40 @@ fn read_wide_row(
             Some(_) => row.try_get(format!("med{index}").as_str())?,
             None => None,
         };
+        if let Some(entry) = figures.get_mut(&column.code) {
+            entry.total = figure(column.code, denominator, numerator, median);
+        }
+    }
+    Ok(())
+}
+
+/// Adds the groups of the wide form with dimensions up into cells and totals in `figures`.
+fn read_wide_groups(
+    rows: &[sqlx::postgres::PgRow],
+    dimensions: usize,
+    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
+) -> Result<(), sqlx::Error> {
+    let mut total = WideSums::default();
+    let mut cells: BTreeMap<Vec<String>, WideSums> = BTreeMap::new();
+    for row in rows {
+        let days: Option<i32> = row.try_get("days")?;
+        total.add(row, days)?;
+        cells
+            .entry(coordinates(row, dimensions)?)
+            .or_default()
+            .add(row, days)?;
+    }
+    for (index, column) in COLUMNS.iter().enumerate() {
         let Some(entry) = figures.get_mut(&column.code) else {
             continue;
         };
-        if is_total {
-            entry.total = figure(column.code, denominator, numerator, median);
-        } else if denominator > 0 {
-            entry.cells.push((
-                coordinates.clone(),
-                figure(column.code, denominator, numerator, median),
-            ));
+        entry.total = total.figure(index, column.code);
+        for (coordinates, sums) in &cells {
+            if sums.denominators[index] > 0 {
+                entry
+                    .cells
+                    .push((coordinates.clone(), sums.figure(index, column.code)));
+            }
         }
     }
     Ok(())
@@ -449,6 +546,15 @@ pub async fn compute(
             as_of_table(&mut transaction, &query.programme_code, as_of).await?
         }
     };
+    // The plans below run over one programme's rows. JIT compilation would cost more than
+    // it saves (tens of ms of code generation for a few hundred thousand rows); and the rows
+    // are read from memory, where the covering index's pages are no dearer to reach than the
+    // table's (without this, the planner prefers scanning every programme's rows in full).
+    sqlx::query(
+        "SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true)",
+    )
+    .execute(&mut *transaction)
+    .await?;
     let mut figures: BTreeMap<IndicatorCode, IndicatorFigures> = IndicatorCode::ALL
         .iter()
         .map(|code| {
@@ -484,8 +590,12 @@ pub async fn compute(
             .bind(query.to)
             .fetch_all(&mut *transaction)
             .await?;
-        for row in rows {
-            read_wide_row(&row, query.dimensions.len(), &mut figures)?;
+        if query.dimensions.is_empty() {
+            for row in &rows {
+                read_wide_total(row, &mut figures)?;
+            }
+        } else {
+            read_wide_groups(&rows, query.dimensions.len(), &mut figures)?;
         }
     }
 
@@ -578,4 +688,30 @@ async fn as_of_table(
     }
     copy.send(connection, table, beneficiaries::COLUMNS).await?;
     Ok(table.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums(days: &[(i32, i64)]) -> WideSums {
+        WideSums {
+            days: days.iter().copied().collect(),
+            ..WideSums::default()
+        }
+    }
+
+    #[test]
+    fn the_median_of_counted_days_is_percentile_cont_s() {
+        assert_eq!(sums(&[]).median(), None);
+        assert_eq!(sums(&[(7, 1)]).median(), Some(7.0));
+        // Even: the mean of the two middle values.
+        assert_eq!(sums(&[(1, 1), (2, 1), (3, 1), (4, 1)]).median(), Some(2.5));
+        assert_eq!(sums(&[(10, 1), (15, 1)]).median(), Some(12.5));
+        // Both middle values in one group, or the middle one in a group of several.
+        assert_eq!(sums(&[(1, 1), (3, 2), (9, 1)]).median(), Some(3.0));
+        assert_eq!(sums(&[(1, 2), (3, 1)]).median(), Some(1.0));
+        assert_eq!(sums(&[(-4, 1), (6, 3)]).median(), Some(6.0));
+        assert_eq!(sums(&[(-4, 2), (5, 2)]).median(), Some(0.5));
+    }
 }
