@@ -665,3 +665,35 @@ async fn altered_stored_heads_are_found_even_when_the_events_match_the_seal() {
         .iter()
         .any(|p| p.detail.contains("seal_heads was altered")));
 }
+
+#[tokio::test]
+async fn a_seal_waits_for_a_transaction_writing_events_and_covers_its_events() {
+    let (db, _write, _, _) = world().await;
+    // A writer holds its transaction open for three seconds, longer than one attempt waits.
+    let mut writer = db.pool.begin().await.unwrap();
+    let late = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+           payload, metadata) VALUES ('Beneficiary', $1, 1, 'Sensitised', '1.0', '{}', \
+           json_build_object('event_id', $1))",
+    )
+    .bind(late.to_string())
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    let committer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        writer.commit().await.unwrap();
+    });
+    let sealed = seal_now(&db.pool).await;
+    committer.await.unwrap();
+    let position: i64 =
+        sqlx::query_scalar("SELECT global_position FROM events WHERE aggregate_id = $1")
+            .bind(late.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(sealed.position >= position);
+    let report = verify_trusting(&db.pool).await;
+    assert!(report.ok(), "{:?}", report.problems);
+}

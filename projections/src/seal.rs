@@ -18,8 +18,12 @@ use crate::verify::{IntegrityProblem, ProblemKind};
 /// Version of the seal text, its first line's second element.
 pub const SEAL_FORMAT_VERSION: i64 = 1;
 
-/// How long `masar seal` waits for the transactions writing events to finish.
-const LOCK_TIMEOUT: &str = "30s";
+/// How long one attempt waits for the transactions writing events to finish: new writers
+/// queue behind the waiting lock, so it must stay short.
+const LOCK_TIMEOUT: &str = "2s";
+
+/// Attempts before giving up on a log that is never quiet for long enough.
+const LOCK_ATTEMPTS: u32 = 5;
 
 /// One stored seal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +138,8 @@ impl SealDigest {
 pub enum SealError {
     /// The transactions writing events did not finish in time.
     #[error(
-        "could not seal: transactions writing events did not finish within {LOCK_TIMEOUT}; \
-         try again when the log is quieter"
+        "could not seal: {LOCK_ATTEMPTS} times, transactions writing events did not finish \
+         within {LOCK_TIMEOUT} (is a long transaction open?); try again when the log is quieter"
     )]
     Busy,
     /// The log no longer matches an earlier seal: sealing it again would bless the change.
@@ -163,8 +167,9 @@ pub enum SealOutcome {
 }
 
 /// The highest position of the log once every transaction writing events has finished: a
-/// brief `SHARE` lock on `events` waits for them (and holds new writers back only meanwhile).
-/// No event can later appear at or below it, since positions are allocated in order.
+/// brief `SHARE` lock on `events` waits for them (and holds new writers back only meanwhile,
+/// at most [`LOCK_TIMEOUT`], after which [`SealError::Busy`]). No event can later appear at or
+/// below it, since positions are allocated in order.
 pub async fn settled_head(pool: &PgPool) -> Result<i64, SealError> {
     let mut transaction = pool.begin().await?;
     sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
@@ -248,7 +253,16 @@ joined AS (
 /// and the heads that changed since the previous seal are stored beside it. Refuses when the
 /// log no longer matches an earlier seal.
 pub async fn seal(pool: &PgPool, key: &SigningKey) -> Result<SealOutcome, SealError> {
-    let position = settled_head(pool).await?;
+    let mut attempt = 1;
+    let position = loop {
+        match settled_head(pool).await {
+            Err(SealError::Busy) if attempt < LOCK_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => break other?,
+        }
+    };
     let mut connection = pool.acquire().await?;
     let mut transaction = connection.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
