@@ -382,13 +382,15 @@ async fn a_whole_stream_deleted_after_a_seal_is_found() {
     assert!(streams.iter().all(|p| p.0 != other.to_string()));
 }
 
-#[tokio::test]
-async fn a_stream_rewritten_with_recomputed_hashes_after_a_seal_is_found() {
-    let (db, _write, target, _) = world().await;
-    seal_now(&db.pool).await;
-    let stream = format!("aggregate_type = 'Beneficiary' AND aggregate_id = '{target}'");
-    let rehash = |sequence: i64| {
-        format!(
+/// Statements that edit event `from` of `target`'s stream and recompute the links and hashes of
+/// events `from` to `to`, as someone covering their tracks would.
+fn rewrite(target: BeneficiaryId, from: i64, to: i64) -> Vec<String> {
+    let mut statements = vec![format!(
+        "UPDATE events SET payload = (payload::jsonb || '{{\"recorded_by\": \"OTHER\"}}')::json \
+         WHERE aggregate_type = 'Beneficiary' AND aggregate_id = '{target}' AND sequence = {from}"
+    )];
+    for sequence in from..=to {
+        statements.push(format!(
             "UPDATE events e SET previous_hash = p.hash, \
                hash = masar_event_hash(p.hash, e.aggregate_type, e.aggregate_id, e.sequence, \
                  e.event_type, e.event_version, e.payload::jsonb, e.metadata::jsonb, \
@@ -397,21 +399,18 @@ async fn a_stream_rewritten_with_recomputed_hashes_after_a_seal_is_found() {
                AND e.aggregate_id = '{target}' AND e.sequence = {sequence} \
                AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id \
                AND p.sequence = e.sequence - 1"
-        )
-    };
-    tamper(
-        &db.pool,
-        &[
-            &format!(
-                "UPDATE events SET payload = (payload::jsonb || \
-                   '{{\"recorded_by\": \"OTHER\"}}')::json WHERE {stream} AND sequence = 2"
-            ),
-            &rehash(2),
-            &rehash(3),
-            &rehash(4),
-        ],
-    )
-    .await;
+        ));
+    }
+    statements
+}
+
+#[tokio::test]
+async fn a_stream_rewritten_with_recomputed_hashes_after_a_seal_is_found() {
+    let (db, _write, target, _) = world().await;
+    seal_now(&db.pool).await;
+    let statements = rewrite(target, 2, 4);
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    tamper(&db.pool, &statements).await;
     let report = verify_trusting(&db.pool).await;
     let (streams, whole) = split(&report);
     // Every link and hash is consistent again: only the seal tells.
@@ -436,23 +435,7 @@ async fn a_rewrite_is_located_between_two_seals() {
     record(&write, target, 9, sensitised("logement")).await;
     record(&write, target, 10, sensitised("santé")).await;
     seal_now(&db.pool).await;
-    let stream = format!("aggregate_type = 'Beneficiary' AND aggregate_id = '{target}'");
-    let mut statements = vec![format!(
-        "UPDATE events SET payload = (payload::jsonb || '{{\"recorded_by\": \"OTHER\"}}')::json \
-         WHERE {stream} AND sequence = 5"
-    )];
-    for sequence in 5..=6 {
-        statements.push(format!(
-            "UPDATE events e SET previous_hash = p.hash, \
-               hash = masar_event_hash(p.hash, e.aggregate_type, e.aggregate_id, e.sequence, \
-                 e.event_type, e.event_version, e.payload::jsonb, e.metadata::jsonb, \
-                 e.recorded_at) \
-             FROM events p WHERE e.aggregate_type = 'Beneficiary' \
-               AND e.aggregate_id = '{target}' AND e.sequence = {sequence} \
-               AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id \
-               AND p.sequence = e.sequence - 1"
-        ));
-    }
+    let statements = rewrite(target, 5, 6);
     let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
     tamper(&db.pool, &statements).await;
     let report = verify_trusting(&db.pool).await;
