@@ -32,6 +32,10 @@ use uuid::Uuid;
 const EVENTS_PER_STREAM: usize = 10;
 const RUNS: usize = 2;
 
+/// The columns the benchmark writes (the position and transaction are left to their defaults).
+const COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version, \
+    payload, metadata, recorded_at, previous_hash, hash";
+
 #[tokio::main]
 async fn main() {
     let events: usize = std::env::var("MASAR_BENCH_VERIFY_EVENTS")
@@ -182,25 +186,11 @@ async fn generate(pool: &PgPool, streams: usize) {
             copy.end_row();
             previous[index] = Some(hash);
             if copy.len() >= 8 << 20 {
-                copy.send(
-                    &mut connection,
-                    "events",
-                    "aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                     payload, metadata, recorded_at, previous_hash, hash",
-                )
-                .await
-                .unwrap();
+                copy.send(&mut connection, "events", COLUMNS).await.unwrap();
             }
         }
     }
-    copy.send(
-        &mut connection,
-        "events",
-        "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \
-         recorded_at, previous_hash, hash",
-    )
-    .await
-    .unwrap();
+    copy.send(&mut connection, "events", COLUMNS).await.unwrap();
     sqlx::query("ALTER TABLE events ENABLE TRIGGER events_chain")
         .execute(&mut *connection)
         .await

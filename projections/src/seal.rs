@@ -249,6 +249,14 @@ joined AS (
       ON s.aggregate_type = h.aggregate_type AND s.aggregate_id = h.aggregate_id)
 "#;
 
+/// [`HEADS_BESIDE_SEALED`]'s rows in the seal text's order (UTF-8 bytes).
+fn heads_beside_sealed_in_seal_order() -> String {
+    format!(
+        "{HEADS_BESIDE_SEALED} SELECT * FROM joined \
+         ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\""
+    )
+}
+
 /// Seals the log up to its settled head with `key`: the digest is computed from the events,
 /// and the heads that changed since the previous seal are stored beside it. Refuses when the
 /// log no longer matches an earlier seal.
@@ -288,10 +296,7 @@ pub async fn seal(pool: &PgPool, key: &SigningKey) -> Result<SealOutcome, SealEr
 
     let mut digest = SealDigest::new(position);
     {
-        let sql = format!(
-            "{HEADS_BESIDE_SEALED} SELECT * FROM joined \
-             ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\""
-        );
+        let sql = heads_beside_sealed_in_seal_order();
         let mut rows = sqlx::query(&sql)
             .bind(position)
             .bind(previous_id)
@@ -595,10 +600,7 @@ pub async fn check(
     let mut from_events = SealDigest::new(latest.position);
     let mut from_stored = SealDigest::new(latest.position);
     {
-        let sql = format!(
-            "{HEADS_BESIDE_SEALED} SELECT * FROM joined \
-             ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\""
-        );
+        let sql = heads_beside_sealed_in_seal_order();
         let mut rows = sqlx::query(&sql)
             .bind(latest.position)
             .bind(latest.seal_id)
