@@ -361,7 +361,16 @@ impl Beneficiary {
         let fact = fact.normalised();
 
         // 1. Access: first, so that a caller who may not write here learns nothing, not even
-        //    whether an event id is already recorded.
+        //    whether an event id is already recorded. The organisation that recorded an event
+        //    learns nothing new from its resubmission, which stays a no-op even when the event
+        //    took that organisation's own access away (a referral retracted by its partner).
+        let resubmitted_by_recorder = matches!(actor.role, Role::Partner | Role::Admin)
+            && self
+                .record(event_id)
+                .is_some_and(|r| r.recorded_by == actor.organisation);
+        if resubmitted_by_recorder {
+            return Ok(Vec::new());
+        }
         let programme_code = match (self.identified(), &fact) {
             (Some(identification), _) => Some(&identification.programme_code),
             (None, JourneyFact::Identified { programme_code, .. }) => Some(programme_code),

@@ -347,6 +347,29 @@ fn a_referral_gives_the_organisation_access() {
 }
 
 #[test]
+fn a_partner_retracting_its_own_referral_may_resubmit_the_retraction_as_a_no_op() {
+    let retraction = event(3, at(2), "ENABEL", retracted(2));
+    let history = vec![
+        identified(),
+        ev(2, 1, referred(Some("ENABEL"))),
+        retraction.clone(),
+    ];
+    // The retraction took ENABEL's access away, yet its resubmission is still a duplicate.
+    given(history.clone())
+        .when(record_as(enabel(), 3, 2, retracted(2)))
+        .then_expect_events(vec![]);
+    // A new event from ENABEL is refused.
+    refuses(
+        history,
+        record_as(enabel(), 4, 3, sensitised()),
+        BeneficiaryError::NotResponsible {
+            organisation: org("ENABEL"),
+            identified_by: org("REMESS"),
+        },
+    );
+}
+
+#[test]
 fn a_referred_organisation_must_still_be_a_partner_of_the_programme() {
     refuses(
         vec![identified(), ev(2, 1, referred(Some("IOM")))],
