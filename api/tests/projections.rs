@@ -417,6 +417,59 @@ async fn indicators_follow_the_definitions_and_retractions_refold_the_past() {
     });
     assert_exactly_once(&db.pool).await;
 
+    // A late follow-up of b, dated before its latest (day 90, improved): until day 99 b's
+    // latest follow-up improved living conditions, from day 100 the unchanged one is latest.
+    let late = item(b, 90, followed(LivingConditions::Improved));
+    let outcomes = record_batch(&write, vec![late], None).await;
+    assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
+    settle(&db.pool).await;
+    let until = |to| query(date(0), date(to), Vec::new());
+    let improved = value(
+        &compute(&db.pool, &until(95)).await.unwrap(),
+        IndicatorCode::ImprovedLivingConditionsRate,
+    );
+    assert_eq!(
+        (improved.numerator, improved.denominator),
+        (Some(2), Some(2))
+    );
+    let improved = value(
+        &compute(&db.pool, &until(300)).await.unwrap(),
+        IndicatorCode::ImprovedLivingConditionsRate,
+    );
+    assert_eq!(
+        (improved.numerator, improved.denominator),
+        (Some(1), Some(2))
+    );
+    // b is now followed up on day 90: by day 85 only a (day 80) is.
+    let rate = value(
+        &compute(&db.pool, &until(85)).await.unwrap(),
+        IndicatorCode::FollowUpRate,
+    );
+    assert_eq!((rate.numerator, rate.denominator), (Some(1), Some(2)));
+    // The same cells by sex and by month as without dimensions.
+    let by_sex = compute(
+        &db.pool,
+        &query(date(0), date(95), vec![Dimension::Sex, Dimension::Month]),
+    )
+    .await
+    .unwrap();
+    let improved = by_sex
+        .indicators
+        .iter()
+        .find(|f| f.code == IndicatorCode::ImprovedLivingConditionsRate)
+        .unwrap();
+    assert_eq!(
+        (improved.total.numerator, improved.total.denominator),
+        (Some(2), Some(2))
+    );
+    assert_eq!(improved.cells.len(), 1, "{:?}", improved.cells);
+    // The milestone counts kept batch by batch (retraction and late event included) are what
+    // a rebuild counts.
+    let comparison = masar_projections::compare::compare(&db.pool, "beneficiaries", &|_| {})
+        .await
+        .unwrap();
+    assert!(comparison.ok(), "{comparison:?}");
+
     // Repeated dimensions and empty periods are refused.
     assert!(compute(
         &db.pool,
@@ -447,9 +500,14 @@ async fn a_rebuild_gives_the_same_tables_and_checkpoint() {
     let outcomes = record_batch(&write, items, None).await;
     assert!(outcomes.iter().all(|o| o.error.is_none()));
     settle(&db.pool).await;
+    // The rows, and the milestone counts kept with them.
     let snapshot = |pool: PgPool| async move {
         sqlx::query_scalar::<_, String>(
-            "SELECT string_agg(b::text, E'\\n' ORDER BY beneficiary_id) FROM beneficiary_state b",
+            "SELECT concat_ws(E'\\n', \
+               (SELECT string_agg(b::text, E'\\n' ORDER BY beneficiary_id) \
+                  FROM beneficiary_state b), \
+               (SELECT string_agg(c::text, E'\\n' ORDER BY c::text) FROM milestone_counts c), \
+               (SELECT string_agg(p::text, E'\\n' ORDER BY p::text) FROM milestone_pairs p))",
         )
         .fetch_one(&pool)
         .await
@@ -473,6 +531,14 @@ async fn a_rebuild_gives_the_same_tables_and_checkpoint() {
     record(&write, id, 0, identified()).await;
     settle(&db.pool).await;
     assert_exactly_once(&db.pool).await;
+    // ... into the swapped-in counts too.
+    let identified_total: i64 = sqlx::query_scalar(
+        "SELECT sum(identified)::bigint FROM milestone_counts WHERE NOT by_cell",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(identified_total, 41);
     assert!(rebuild(&db.pool, "nope", &|_| {}).await.is_err());
     let report = rebuild(&db.pool, "programme_activities", &|_| {})
         .await

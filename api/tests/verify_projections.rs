@@ -264,6 +264,61 @@ async fn a_hand_edited_beneficiary_row_is_different_naming_its_id_and_column() {
 }
 
 #[tokio::test]
+async fn a_hand_edited_milestone_count_is_different_naming_its_table() {
+    let db = fresh_database().await;
+    let (_write, ids, _) = journeys(&db.pool).await;
+    let changed = sqlx::query(
+        "UPDATE milestone_counts SET identified = identified + 1 \
+         WHERE by_cell AND sex = 'FEMALE' AND identified > 0",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(changed, 1);
+    sqlx::query("DELETE FROM milestone_counts WHERE NOT by_cell AND identified > 0")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let comparison = compare_quietly(&db.pool, beneficiaries::NAME).await;
+    assert!(!comparison.ok());
+    assert_eq!(
+        (
+            comparison.missing,
+            comparison.unexpected,
+            comparison.different
+        ),
+        (1, 0, 1)
+    );
+    // The report is still the main table's, whose rows all agree.
+    assert_eq!(comparison.table, beneficiaries::TABLE);
+    assert_eq!(comparison.live_rows, ids.len() as u64);
+    let different = comparison
+        .differences
+        .iter()
+        .find(|d| d.kind == DifferenceKind::Different)
+        .unwrap();
+    assert!(
+        different
+            .key
+            .starts_with("milestone_counts (programme_code, by_cell, on_date, "),
+        "{different:?}"
+    );
+    assert_eq!(different.columns.len(), 1, "{different:?}");
+    assert_eq!(different.columns[0].column, "identified");
+    assert_eq!(different.columns[0].live, json!(6));
+    assert_eq!(different.columns[0].rebuilt, json!(5));
+    let missing = comparison
+        .differences
+        .iter()
+        .find(|d| d.kind == DifferenceKind::Missing)
+        .unwrap();
+    assert!(missing.key.contains("AMUDDU-RSK, false"), "{missing:?}");
+    assert!(scratch_tables(&db.pool).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_deleted_row_is_missing_and_an_inserted_row_is_unexpected() {
     let db = fresh_database().await;
     let (_write, ids, _) = journeys(&db.pool).await;

@@ -4,6 +4,10 @@
 //! A row is always the fold of the stream's events up to the projection's checkpoint, by the
 //! domain's own code (`Beneficiary::from_events`, `masar_domain::journey`): a retraction or a
 //! late (backdated) event simply refolds the stream, so past figures follow.
+//!
+//! The projection also keeps the indicator engine's milestone counts
+//! (`crate::milestone_counts`), in the same transaction: each batch takes away what the rows it
+//! replaces counted and adds what the new rows count.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -18,12 +22,21 @@ use uuid::Uuid;
 
 use crate::copy::{CopyRow, CopyWriter};
 use crate::feed::{Checkpoint, FeedError, FeedEvent, Projection};
+use crate::milestone_counts::{self, Counted, Tally};
 
 /// The projection's name (checkpoint key).
 pub const NAME: &str = "beneficiaries";
 
 /// The live table.
 pub const TABLE: &str = "beneficiary_state";
+
+/// Every live table the projection writes: its rows, then the milestone counts kept with them.
+/// A rebuild or a verification writes a copy of each, named with a suffix.
+pub const TABLES: [&str; 3] = [
+    TABLE,
+    milestone_counts::COUNTS_TABLE,
+    milestone_counts::PAIRS_TABLE,
+];
 
 /// Aggregate type of beneficiary streams.
 pub const AGGREGATE_TYPE: &str = "Beneficiary";
@@ -238,24 +251,48 @@ pub fn decode(position: i64, payload: &str) -> Result<BeneficiaryEvent, FeedErro
     })
 }
 
-/// The projection, writing into `table` (the live table, or a scratch table while
-/// rebuilding).
+/// The tables a [`BeneficiaryProjection`] writes: the live ones, or copies of them named with
+/// a suffix (a rebuild's or a verification's scratch tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeneficiaryTables {
+    /// The rows (`beneficiary_state`).
+    pub state: String,
+    /// The counts by milestone and day (`milestone_counts`).
+    pub counts: String,
+    /// The counts by two days (`milestone_pairs`).
+    pub pairs: String,
+}
+
+impl BeneficiaryTables {
+    /// The live tables followed by `suffix` (`""`: the live tables themselves).
+    pub fn with_suffix(suffix: &str) -> Self {
+        BeneficiaryTables {
+            state: format!("{TABLE}{suffix}"),
+            counts: format!("{}{suffix}", milestone_counts::COUNTS_TABLE),
+            pairs: format!("{}{suffix}", milestone_counts::PAIRS_TABLE),
+        }
+    }
+}
+
+/// The projection, writing into the live tables, or into copies of them while rebuilding or
+/// verifying.
 #[derive(Debug, Clone)]
 pub struct BeneficiaryProjection {
-    table: String,
+    tables: BeneficiaryTables,
 }
 
 impl Default for BeneficiaryProjection {
     fn default() -> Self {
-        BeneficiaryProjection::into_table(TABLE)
+        BeneficiaryProjection::with_suffix("")
     }
 }
 
 impl BeneficiaryProjection {
-    /// The projection writing into `table`.
-    pub fn into_table(table: &str) -> Self {
+    /// The projection writing into the live tables followed by `suffix` (see
+    /// [`BeneficiaryTables::with_suffix`]).
+    pub fn with_suffix(suffix: &str) -> Self {
         BeneficiaryProjection {
-            table: table.to_owned(),
+            tables: BeneficiaryTables::with_suffix(suffix),
         }
     }
 
@@ -296,23 +333,27 @@ impl BeneficiaryProjection {
         .await?;
         let streams = group_streams(&rows)?;
 
-        // What was applied before, then the new rows.
-        let previous: HashMap<Uuid, i64> = sqlx::query(&format!(
+        // What was applied before, and what the replaced rows counted; then the new rows.
+        let replaced = sqlx::query(&format!(
             "DELETE FROM {} WHERE beneficiary_id = ANY($1) \
-             RETURNING beneficiary_id, events_applied",
-            self.table
+             RETURNING beneficiary_id, events_applied, {}",
+            self.tables.state,
+            milestone_counts::STATE_COLUMNS
         ))
         .bind(&uuids)
         .fetch_all(&mut *connection)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
+        .await?;
+        let mut tally = Tally::new();
+        let mut previous: HashMap<Uuid, i64> = HashMap::with_capacity(replaced.len());
+        for row in &replaced {
+            previous.insert(
                 row.try_get("beneficiary_id")?,
                 row.try_get("events_applied")?,
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+            );
+            if let Some(counted) = Counted::of_state(row)? {
+                tally.add(counted, -1);
+            }
+        }
 
         let mut copy = CopyWriter::new();
         for (id, (position, events)) in streams {
@@ -320,9 +361,16 @@ impl BeneficiaryProjection {
             let applied = previous.get(&beneficiary_id).copied().unwrap_or(0)
                 + counts.get(id.as_str()).map_or(0, |(_, count)| *count);
             let beneficiary = Beneficiary::from_events(events);
-            BeneficiaryRow::of(beneficiary_id, &beneficiary, applied).write(&mut copy);
+            let row = BeneficiaryRow::of(beneficiary_id, &beneficiary, applied);
+            row.write(&mut copy);
+            if let Some(counted) = Counted::of_row(&row) {
+                tally.add(counted, 1);
+            }
         }
-        copy.send(connection, &self.table, COLUMNS).await?;
+        copy.send(connection, &self.tables.state, COLUMNS).await?;
+        tally
+            .merge_into(connection, &self.tables.counts, &self.tables.pairs)
+            .await?;
         Ok(())
     }
 }
@@ -363,20 +411,23 @@ struct RawEvent {
 }
 
 /// Folds every beneficiary stream up to `upto` (read through `reader`, inside its snapshot)
-/// into `table` (written through `writer`); calls `progress` with the number of events read
-/// so far. Returns the number of beneficiary events folded.
+/// into the empty tables `tables` (written through `writer`): the rows, then their milestone
+/// counts; calls `progress` with the number of events read so far. Returns the number of
+/// beneficiary events folded.
 ///
 /// Three stages run at once, joined by bounded channels: this task reads the rows, a blocking
 /// thread decodes and folds each stream into COPY text, and this task again sends that text to
 /// `table` while the next rows are read. Reading waits on PostgreSQL, folding on the CPU and
-/// writing on the other connection's backend, so none waits for the others.
+/// writing on the other connection's backend, so none waits for the others. The folding
+/// thread counts each row as it goes; the counts are written last.
 pub async fn rebuild_into(
     reader: &mut PgConnection,
     writer: &mut PgConnection,
-    table: &str,
+    tables: &BeneficiaryTables,
     upto: Checkpoint,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<u64, FeedError> {
+    let table = tables.state.as_str();
     copy_storage_parameters(writer, table).await?;
     let (raw_sender, raw_receiver) = tokio::sync::mpsc::channel::<Vec<RawEvent>>(4);
     let (copy_sender, mut copy_receiver) = tokio::sync::mpsc::channel::<CopyWriter>(2);
@@ -419,7 +470,7 @@ pub async fn rebuild_into(
         progress(read);
         Ok::<u64, FeedError>(read)
     };
-    let writing = async move {
+    let writing = async {
         while let Some(mut copy) = copy_receiver.recv().await {
             copy.send(&mut *writer, table, COLUMNS).await?;
         }
@@ -434,8 +485,12 @@ pub async fn rebuild_into(
     };
     // A stage that stops early makes the others stop: report the one that failed.
     written?;
-    folded?;
-    read
+    let tally = folded?;
+    let read = read?;
+    tally
+        .copy_into(writer, &tables.counts, &tables.pairs)
+        .await?;
+    Ok(read)
 }
 
 /// Gives `table` the live table's storage parameters (its autovacuum settings, see
@@ -462,12 +517,14 @@ async fn copy_storage_parameters(
 }
 
 /// The folding stage of [`rebuild_into`]: decodes the events of each stream (consecutive,
-/// in stream order), folds the stream and writes its row; hands on the COPY text in chunks.
+/// in stream order), folds the stream, writes its row and counts it; hands on the COPY text in
+/// chunks. Returns the counts of every row written.
 fn fold_streams(
     mut raw: tokio::sync::mpsc::Receiver<Vec<RawEvent>>,
     copies: tokio::sync::mpsc::Sender<CopyWriter>,
-) -> Result<(), FeedError> {
+) -> Result<Tally, FeedError> {
     let mut copy = CopyWriter::new();
+    let mut tally = Tally::new();
     let mut current: Option<(String, i64, Vec<BeneficiaryEvent>)> = None;
     while let Some(batch) = raw.blocking_recv() {
         for RawEvent {
@@ -481,7 +538,7 @@ fn fold_streams(
                 Some((current_id, _, events)) if *current_id == aggregate_id => events.push(event),
                 _ => {
                     if let Some((done, first, events)) = current.take() {
-                        finish(&mut copy, &done, first, events)?;
+                        finish(&mut copy, &mut tally, &done, first, events)?;
                     }
                     current = Some((aggregate_id, global_position, vec![event]));
                 }
@@ -491,21 +548,22 @@ fn fold_streams(
             let full = std::mem::replace(&mut copy, CopyWriter::new());
             if copies.blocking_send(full).is_err() {
                 // The writing stopped: its result says why.
-                return Ok(());
+                return Ok(tally);
             }
         }
     }
     if let Some((done, first, events)) = current.take() {
-        finish(&mut copy, &done, first, events)?;
+        finish(&mut copy, &mut tally, &done, first, events)?;
     }
     if !copy.is_empty() {
         let _ = copies.blocking_send(copy);
     }
-    Ok(())
+    Ok(tally)
 }
 
 fn finish(
     copy: &mut CopyWriter,
+    tally: &mut Tally,
     id: &str,
     position: i64,
     events: Vec<BeneficiaryEvent>,
@@ -513,6 +571,10 @@ fn finish(
     let beneficiary_id = parse_id(id, position)?;
     let applied = i64::try_from(events.len()).unwrap_or(i64::MAX);
     let beneficiary = Beneficiary::from_events(events);
-    BeneficiaryRow::of(beneficiary_id, &beneficiary, applied).write(copy);
+    let row = BeneficiaryRow::of(beneficiary_id, &beneficiary, applied);
+    row.write(copy);
+    if let Some(counted) = Counted::of_row(&row) {
+        tally.add(counted, 1);
+    }
     Ok(())
 }

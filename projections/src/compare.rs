@@ -19,6 +19,13 @@
 //!    paused only for the catch-up (what it appended since the replay) and the comparison.
 //! 3. **Clean up.** The scratch table is dropped, on success and on error alike.
 //!
+//! A projection that writes several tables (`beneficiaries` keeps the indicator engine's
+//! milestone counts beside its rows, see `crate::rebuild::tables`) has a scratch copy of each,
+//! and each is compared with its live table. The report is the main table's (its rows, its
+//! key column); the differences found in the other tables are added to its counts and listed
+//! after the main table's, each key naming its table and key columns
+//! (`milestone_counts (programme_code, …) = (…)`).
+//!
 //! Should the live checkpoint ever be found *before* the replayed point (it cannot move back,
 //! unless someone edits `projection_checkpoints` by hand), the comparison replays again from
 //! scratch, at most [`MAX_ATTEMPTS`] times in all, then fails with
@@ -147,7 +154,30 @@ pub struct ProjectionComparison {
 }
 
 impl ProjectionComparison {
-    /// Whether the live table equals its rebuild.
+    /// Adds the differences of another of the projection's tables to this (its main table's)
+    /// comparison: counted, and listed (within [`MAX_LISTED_DIFFERENCES`]) with their keys
+    /// prefixed by that table's name and key columns.
+    fn absorb(&mut self, other: &ProjectionComparison) {
+        self.missing += other.missing;
+        self.unexpected += other.unexpected;
+        self.different += other.different;
+        self.differences_omitted += other.differences_omitted;
+        for difference in &other.differences {
+            if self.differences.len() >= MAX_LISTED_DIFFERENCES {
+                self.differences_omitted += 1;
+                continue;
+            }
+            self.differences.push(RowDifference {
+                key: format!(
+                    "{} ({}) = ({})",
+                    other.table, other.key_column, difference.key
+                ),
+                ..difference.clone()
+            });
+        }
+    }
+
+    /// Whether the live tables equal their rebuild.
     pub fn ok(&self) -> bool {
         self.difference_count() == 0
     }
@@ -195,9 +225,13 @@ impl From<feed::FeedError> for CompareError {
     }
 }
 
+/// What verification appends to the live tables' names to name its scratch tables (a rebuild
+/// uses [`rebuild::REBUILD_SUFFIX`]).
+pub const VERIFY_SUFFIX: &str = "_verify";
+
 /// The scratch table verification replays `live` into (a rebuild uses `<table>_rebuild`).
 pub fn scratch_table(live: &str) -> String {
-    format!("{live}_verify")
+    format!("{live}{VERIFY_SUFFIX}")
 }
 
 fn verify_key(name: &str) -> i64 {
@@ -212,9 +246,7 @@ pub async fn compare(
     name: &str,
     progress: &(dyn Fn(CompareProgress) + Send + Sync),
 ) -> Result<ProjectionComparison, CompareError> {
-    let live = rebuild::live_table(name)
-        .ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
-    let scratch = scratch_table(live);
+    let tables = rebuild::scratch_tables(name, VERIFY_SUFFIX)?;
     // Held by this connection for the whole verification. Closed afterwards, so that the lock
     // goes with it even if this future is dropped half-way.
     let mut guard = pool.acquire().await?;
@@ -226,10 +258,16 @@ pub async fn compare(
     if !locked {
         return Err(CompareError::AlreadyVerifying(name.to_owned()));
     }
-    let result = compare_locked(pool, name, live, &scratch, progress).await;
-    let dropped = sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}"))
-        .execute(&mut *guard)
-        .await;
+    let result = compare_locked(pool, name, &tables, progress).await;
+    let mut dropped = Ok(());
+    for (_, scratch) in &tables {
+        let outcome = sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}"))
+            .execute(&mut *guard)
+            .await;
+        if let (Ok(()), Err(error)) = (&dropped, outcome) {
+            dropped = Err(error);
+        }
+    }
     // Best effort: closing the connection releases the lock anyway.
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(verify_key(name))
@@ -243,8 +281,7 @@ pub async fn compare(
 async fn compare_locked(
     pool: &PgPool,
     name: &str,
-    live: &str,
-    scratch: &str,
+    tables: &[(String, String)],
     progress: &(dyn Fn(CompareProgress) + Send + Sync),
 ) -> Result<ProjectionComparison, CompareError> {
     let replaying = |p: RebuildProgress| {
@@ -255,10 +292,16 @@ async fn compare_locked(
     for _ in 0..MAX_ATTEMPTS {
         {
             let mut connection = pool.acquire().await?;
-            create_scratch(&mut connection, name, scratch).await?;
+            create_scratch(&mut connection, name, VERIFY_SUFFIX).await?;
         }
-        let (from, replayed) =
-            replay_until(pool, name, scratch, ReplayLimit::LiveCheckpoint, &replaying).await?;
+        let (from, replayed) = replay_until(
+            pool,
+            name,
+            VERIFY_SUFFIX,
+            ReplayLimit::LiveCheckpoint,
+            &replaying,
+        )
+        .await?;
         progress(CompareProgress::Comparing);
         let mut transaction = pool.begin().await?;
         let at = feed::lock_checkpoint(&mut transaction, name).await?;
@@ -267,8 +310,15 @@ async fn compare_locked(
             continue;
         }
         let (_, caught_up) =
-            catch_up_scratch(&mut transaction, name, scratch, from, Some(at)).await?;
+            catch_up_scratch(&mut transaction, name, VERIFY_SUFFIX, from, Some(at)).await?;
+        let Some(((live, scratch), others)) = tables.split_first() else {
+            return Err(RebuildError::UnknownProjection(name.to_owned()).into());
+        };
         let mut comparison = compare_tables(&mut transaction, live, scratch).await?;
+        for (live, scratch) in others {
+            let other = compare_tables(&mut transaction, live, scratch).await?;
+            comparison.absorb(&other);
+        }
         // Nothing of this transaction is kept: the scratch table is dropped next.
         transaction.rollback().await?;
         comparison.name = name.to_owned();

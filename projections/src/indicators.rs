@@ -1,12 +1,16 @@
 //! The indicator engine: `shared/contract/INDICATORS.md` as SQL over the projections.
 //!
-//! Beneficiary indicators are counted over `beneficiary_state`, whose milestone dates the
-//! domain computed (`masar_domain::journey`). Each beneficiary contributes one row per
-//! indicator — the indicator's milestone date (for rates and medians, the denominator's),
-//! whether it counts in the numerator, and for the median its days — and one grouped query
-//! gives every total and every cell. With `asOf`, the same rows are first computed from the
-//! events recorded by then into a temporary table, and the same query runs over it.
-//! Programme activities are counted over `programme_activity`.
+//! Beneficiary indicators are sums of the milestone counts that the `beneficiaries`
+//! projection keeps beside its rows (`crate::milestone_counts`, whose milestone dates the
+//! domain computed, `masar_domain::journey`): per programme and day, how many beneficiaries
+//! reached each milestone, in total and per combination of the beneficiaries' dimension values;
+//! and, for the rates and the median, counts by two days (the denominator's milestone day and
+//! the follow-up day, the day living conditions changed, or the identified day). Every figure
+//! of a period is a sum over the days in it — two grouped queries give every total and every
+//! cell, MONTH and QUARTER being those of the day — and a median is taken from the counts of
+//! days. With `asOf`, the counts are first computed from the events recorded by then into
+//! temporary tables, and the same queries run over them. Programme activities are counted over
+//! `programme_activity`.
 
 use std::collections::BTreeMap;
 
@@ -17,8 +21,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::beneficiaries::{self, BeneficiaryRow};
-use crate::copy::{CopyRow, CopyWriter};
 use crate::feed::{self, FeedError};
+use crate::milestone_counts::{self, Counted, Pair, Tally, ENROLLED, INSERTED, MILESTONES};
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,26 +71,9 @@ pub struct IndicatorTable {
     pub position: i64,
 }
 
-/// The long form's rows of one beneficiary, one per indicator of [`COLUMNS`]: its code, its
-/// milestone date, whether it counts in the numerator, its days (`$3` is the period's last
-/// day).
-fn indicator_rows() -> String {
-    COLUMNS
-        .iter()
-        .map(|column| {
-            format!(
-                "('{}', b.{}, coalesce({}, false), ({})::integer)",
-                column.code.as_str(),
-                column.dated_by,
-                column.numerator.unwrap_or("true"),
-                column.days.unwrap_or("NULL")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The SQL expression of a dimension's value (`x.on_date` is the row's milestone date).
+/// The SQL expression of a dimension's value in either count table (`b`): the beneficiary's
+/// columns, or those of the day the row is dated by (the milestone's, or for the rates and the
+/// median the denominator's).
 fn dimension_sql(dimension: Dimension) -> &'static str {
     match dimension {
         Dimension::Sex => "b.sex",
@@ -95,228 +82,129 @@ fn dimension_sql(dimension: Dimension) -> &'static str {
         Dimension::Partner => "b.partner_code",
         Dimension::Nationality => "b.nationality",
         Dimension::LegalStatus => "b.legal_status",
-        Dimension::Month => "to_char(x.on_date, 'YYYY-MM')",
-        Dimension::Quarter => "to_char(x.on_date, 'YYYY-\"Q\"Q')",
+        Dimension::Month => "to_char(b.on_date, 'YYYY-MM')",
+        Dimension::Quarter => "to_char(b.on_date, 'YYYY-\"Q\"Q')",
     }
 }
 
-/// The long form, for dimensions by milestone date (MONTH, QUARTER), which differ per
-/// indicator: one row per beneficiary and indicator, grouped (`$1` programme, `$2` from, `$3`
-/// to).
-fn beneficiary_sql(table: &str, dimensions: &[Dimension]) -> String {
-    let inner_dims: String = dimensions
+/// Whether the rows of each combination of dimension values are needed (`by_cell`), or the
+/// programme's totals do (no dimension, or only MONTH and QUARTER, which are the day's).
+fn by_cell(dimensions: &[Dimension]) -> bool {
+    dimensions
+        .iter()
+        .any(|d| !matches!(d, Dimension::Month | Dimension::Quarter))
+}
+
+/// The dimensions' values `d0`, `d1`, … and the `GROUP BY` of their positions after `more`
+/// leading columns.
+fn dimension_columns(dimensions: &[Dimension], more: usize) -> (String, Vec<String>) {
+    let select = dimensions
         .iter()
         .enumerate()
-        .map(|(index, d)| format!(", {} AS d{index}", dimension_sql(*d)))
+        .map(|(index, d)| format!("{} AS d{index}, ", dimension_sql(*d)))
         .collect();
-    let dim_names: Vec<String> = (0..dimensions.len()).map(|i| format!("m.d{i}")).collect();
-    let (select_dims, grouping) = if dimensions.is_empty() {
-        (String::new(), "GROUP BY m.code".to_owned())
-    } else {
-        (
-            format!(
-                ", {}, GROUPING({}) AS is_total",
-                dim_names.join(", "),
-                dim_names.join(", ")
-            ),
-            format!(
-                "GROUP BY GROUPING SETS ((m.code), (m.code, {}))",
-                dim_names.join(", ")
-            ),
-        )
-    };
-    format!(
-        "SELECT m.code, count(*) AS denominator, count(*) FILTER (WHERE m.num) AS numerator, \
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY m.days) AS median{select_dims} \
-         FROM ( \
-           SELECT x.code, x.num, x.days{inner_dims} \
-           FROM {table} b \
-           CROSS JOIN LATERAL (VALUES {rows}) AS x(code, on_date, num, days) \
-           WHERE b.programme_code = $1 AND b.identified_on IS NOT NULL \
-             AND x.on_date BETWEEN $2 AND $3 \
-         ) m \
-         {grouping}",
-        rows = indicator_rows(),
-    )
+    let keys = (1..=dimensions.len())
+        .map(|i| (i + more).to_string())
+        .collect();
+    (select, keys)
 }
 
-/// One beneficiary indicator in the wide form: the milestone column it is dated by, the
-/// condition of its numerator (rates), and the days of its median.
-struct Column {
-    code: IndicatorCode,
-    dated_by: &'static str,
-    numerator: Option<&'static str>,
-    days: Option<&'static str>,
-}
-
-/// The latest non-void follow-up dated on or before `$3` improved living conditions (the
-/// follow-ups are stored in reading order; the last one, kept in its own columns, usually
-/// answers at once, and the arrays are read only when it is after `$3`).
-const IMPROVED_AT_TO: &str = "coalesce(CASE \
-    WHEN b.last_follow_up_on IS NULL THEN false \
-    WHEN b.last_follow_up_on <= $3 THEN b.last_follow_up_improved \
-    ELSE b.follow_up_improved[(SELECT max(f.i) FROM unnest(b.follow_up_dates) \
-      WITH ORDINALITY AS f(d, i) WHERE f.d <= $3)] END, false)";
-
-const COLUMNS: [Column; 13] = [
-    Column {
-        code: IndicatorCode::Identified,
-        dated_by: "identified_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::Sensitised,
-        dated_by: "sensitised_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::EnrolledInTraining,
-        dated_by: "enrolled_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::AttendedAllWorkshops,
-        dated_by: "attended_all_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::CompletedTraining,
-        dated_by: "completed_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::Incubated,
-        dated_by: "incubated_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::BusinessLaunched,
-        dated_by: "business_launched_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::Employed,
-        dated_by: "employed_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::Inserted,
-        dated_by: "inserted_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::FollowedUp,
-        dated_by: "followed_up_on",
-        numerator: None,
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::FollowUpRate,
-        dated_by: "inserted_on",
-        numerator: Some("b.followed_up_on <= $3"),
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::ImprovedLivingConditionsRate,
-        dated_by: "enrolled_on",
-        numerator: Some(IMPROVED_AT_TO),
-        days: None,
-    },
-    Column {
-        code: IndicatorCode::MedianDaysIdentifiedToInserted,
-        dated_by: "inserted_on",
-        numerator: None,
-        days: Some("b.inserted_on - b.identified_on"),
-    },
-];
-
-/// The wide form, for dimensions that do not depend on the milestone date (no MONTH or
-/// QUARTER): one pass over the programme's rows, every indicator an aggregate with its own
-/// filter (`$1` programme, `$2` from, `$3` to).
-///
-/// Without dimensions this is one row, the median an ordered-set aggregate over the
-/// beneficiaries inserted in the period. With dimensions, the rows are grouped by the
-/// dimensions and by `days` (MEDIAN_DAYS_IDENTIFIED_TO_INSERTED's days for those inserted in
-/// the period, else null) in a hash table, with no sort: [`WideSums`] adds the groups up
-/// into cells and totals and takes each median from its cell's counts of days. (Grouping sets
-/// with a per-cell `percentile_cont` sorted every row of the programme by its dimensions.)
-fn wide_sql(table: &str, dimensions: &[Dimension]) -> String {
-    let mut select: Vec<String> = dimensions
+/// The milestone counts of the period by cell (`$1` programme, `$2` from, `$3` to, `$4`
+/// `by_cell`): the dimensions' values, then `c0` … `c9` in the order of [`MILESTONES`].
+fn counts_sql(table: &str, dimensions: &[Dimension]) -> String {
+    let (select, keys) = dimension_columns(dimensions, 0);
+    let sums: Vec<String> = MILESTONES
         .iter()
         .enumerate()
-        .map(|(index, d)| format!("{} AS d{index}", dimension_sql(*d)))
+        .map(|(index, m)| format!("coalesce(sum(b.{m}), 0)::bigint AS c{index}"))
         .collect();
-    if !dimensions.is_empty() {
-        for column in COLUMNS.iter() {
-            if let Some(days) = column.days {
-                select.push(format!(
-                    "CASE WHEN b.{} BETWEEN $2 AND $3 THEN {days} END AS days",
-                    column.dated_by
-                ));
-            }
-        }
-    }
-    for (index, column) in COLUMNS.iter().enumerate() {
-        let in_period = format!("b.{} BETWEEN $2 AND $3", column.dated_by);
-        select.push(format!("count(*) FILTER (WHERE {in_period}) AS den{index}"));
-        if let Some(numerator) = column.numerator {
-            select.push(format!(
-                "count(*) FILTER (WHERE {in_period} AND {numerator}) AS num{index}"
-            ));
-        }
-        if let (Some(days), true) = (column.days, dimensions.is_empty()) {
-            select.push(format!(
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY {days}) \
-                 FILTER (WHERE {in_period}) AS med{index}"
-            ));
-        }
-    }
-    let grouping = if dimensions.is_empty() {
+    let grouping = if keys.is_empty() {
         String::new()
     } else {
-        let keys: Vec<String> = (1..=dimensions.len() + 1).map(|i| i.to_string()).collect();
         format!("GROUP BY {}", keys.join(", "))
     };
     format!(
-        "SELECT {} FROM {table} b \
-         WHERE b.programme_code = $1 AND b.identified_on IS NOT NULL {grouping}",
-        select.join(", ")
+        "SELECT {select}{sums} FROM {table} b \
+         WHERE b.programme_code = $1 AND b.by_cell = $4 AND b.on_date BETWEEN $2 AND $3 \
+         {grouping}",
+        sums = sums.join(", ")
     )
 }
 
-/// One cell's (or the total's) sums over the groups of the wide form.
+/// The counts by two days of the period by cell (`$1` programme, `$2` from, `$3` to, `$4`
+/// `by_cell`): the indicator, the dimensions' values, the median's days (null for the rates)
+/// and `n`: for the rates, the numerator's part (`paired_on` on or before `$3`), for the
+/// median, how many have those days.
+fn pairs_sql(table: &str, dimensions: &[Dimension]) -> String {
+    let (select, mut keys) = dimension_columns(dimensions, 1);
+    let days = Pair::Days.indicator().as_str();
+    keys.insert(0, "1".to_owned());
+    keys.push((dimensions.len() + 2).to_string());
+    format!(
+        "SELECT b.indicator, {select}\
+           CASE WHEN b.indicator = '{days}' THEN b.on_date - b.paired_on END AS days, \
+           coalesce(sum(b.n) FILTER (WHERE b.indicator = '{days}' OR b.paired_on <= $3), 0) \
+             ::bigint AS n \
+         FROM {table} b \
+         WHERE b.programme_code = $1 AND b.by_cell = $4 AND b.on_date BETWEEN $2 AND $3 \
+         GROUP BY {}",
+        keys.join(", ")
+    )
+}
+
+/// The beneficiary indicators: each one's code, the milestone its denominator (for a COUNT,
+/// its value) counts, and for the rates and the median the pair that gives the rest.
+const BENEFICIARY_INDICATORS: [(IndicatorCode, usize, Option<Pair>); 13] = [
+    (IndicatorCode::Identified, 0, None),
+    (IndicatorCode::Sensitised, 1, None),
+    (IndicatorCode::EnrolledInTraining, ENROLLED, None),
+    (IndicatorCode::AttendedAllWorkshops, 3, None),
+    (IndicatorCode::CompletedTraining, 4, None),
+    (IndicatorCode::Incubated, 5, None),
+    (IndicatorCode::BusinessLaunched, 6, None),
+    (IndicatorCode::Employed, 7, None),
+    (IndicatorCode::Inserted, INSERTED, None),
+    (IndicatorCode::FollowedUp, 9, None),
+    (
+        IndicatorCode::FollowUpRate,
+        INSERTED,
+        Some(Pair::FollowedUp),
+    ),
+    (
+        IndicatorCode::ImprovedLivingConditionsRate,
+        ENROLLED,
+        Some(Pair::Improved),
+    ),
+    (
+        IndicatorCode::MedianDaysIdentifiedToInserted,
+        INSERTED,
+        Some(Pair::Days),
+    ),
+];
+
+/// One cell's (or the total's) sums over the period.
 #[derive(Debug, Clone, Default)]
-struct WideSums {
-    denominators: [i64; COLUMNS.len()],
-    numerators: [i64; COLUMNS.len()],
+struct Sums {
+    /// Per milestone of [`MILESTONES`], the beneficiaries who reached it in the period.
+    milestones: [i64; MILESTONES.len()],
+    /// Of those inserted in the period, the followed up by its end.
+    followed_up: i64,
+    /// Of those enrolled in the period, those whose latest follow-up by its end improved.
+    improved: i64,
     /// Beneficiaries inserted in the period, by their days from identified to inserted.
     days: BTreeMap<i32, i64>,
 }
 
-impl WideSums {
-    fn add(&mut self, row: &sqlx::postgres::PgRow, days: Option<i32>) -> Result<(), sqlx::Error> {
-        for (index, column) in COLUMNS.iter().enumerate() {
-            let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
-            let numerator: i64 = match column.numerator {
-                Some(_) => row.try_get(format!("num{index}").as_str())?,
-                None => denominator,
-            };
-            self.denominators[index] += denominator;
-            self.numerators[index] += numerator;
-            if let (Some(_), Some(days)) = (column.days, days) {
-                *self.days.entry(days).or_insert(0) += denominator;
-            }
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        for (sum, n) in self.milestones.iter_mut().zip(other.milestones) {
+            *sum += n;
         }
-        Ok(())
+        self.followed_up += other.followed_up;
+        self.improved += other.improved;
+        for (days, n) in &other.days {
+            *self.days.entry(*days).or_insert(0) += n;
+        }
     }
 
     /// The median of the days counted, as `percentile_cont(0.5)` computes it: the values at
@@ -341,98 +229,18 @@ impl WideSums {
         Some(low + (position - first) * (high - low))
     }
 
-    fn figure(&self, index: usize, code: IndicatorCode) -> Figure {
-        let median = match COLUMNS[index].days {
-            Some(_) => self.median(),
-            None => None,
+    /// The denominator (for a COUNT, the value) of an indicator of
+    /// [`BENEFICIARY_INDICATORS`], and its figure.
+    fn figure(&self, code: IndicatorCode, milestone: usize, pair: Option<Pair>) -> (i64, Figure) {
+        let denominator = self.milestones[milestone];
+        let (numerator, median) = match pair {
+            None => (denominator, None),
+            Some(Pair::FollowedUp) => (self.followed_up, None),
+            Some(Pair::Improved) => (self.improved, None),
+            Some(Pair::Days) => (0, self.median()),
         };
-        figure(
-            code,
-            self.denominators[index],
-            self.numerators[index],
-            median,
-        )
+        (denominator, figure(code, denominator, numerator, median))
     }
-}
-
-/// Reads the one row of the wide form without dimensions into `figures`.
-fn read_wide_total(
-    row: &sqlx::postgres::PgRow,
-    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
-) -> Result<(), sqlx::Error> {
-    for (index, column) in COLUMNS.iter().enumerate() {
-        let denominator: i64 = row.try_get(format!("den{index}").as_str())?;
-        let numerator: i64 = match column.numerator {
-            Some(_) => row.try_get(format!("num{index}").as_str())?,
-            None => denominator,
-        };
-        let median: Option<f64> = match column.days {
-            Some(_) => row.try_get(format!("med{index}").as_str())?,
-            None => None,
-        };
-        if let Some(entry) = figures.get_mut(&column.code) {
-            entry.total = figure(column.code, denominator, numerator, median);
-        }
-    }
-    Ok(())
-}
-
-/// Adds the groups of the wide form with dimensions up into cells and totals in `figures`.
-fn read_wide_groups(
-    rows: &[sqlx::postgres::PgRow],
-    dimensions: usize,
-    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
-) -> Result<(), sqlx::Error> {
-    let mut total = WideSums::default();
-    let mut cells: BTreeMap<Vec<String>, WideSums> = BTreeMap::new();
-    for row in rows {
-        let days: Option<i32> = row.try_get("days")?;
-        total.add(row, days)?;
-        cells
-            .entry(coordinates(row, dimensions)?)
-            .or_default()
-            .add(row, days)?;
-    }
-    for (index, column) in COLUMNS.iter().enumerate() {
-        let Some(entry) = figures.get_mut(&column.code) else {
-            continue;
-        };
-        entry.total = total.figure(index, column.code);
-        for (coordinates, sums) in &cells {
-            if sums.denominators[index] > 0 {
-                entry
-                    .cells
-                    .push((coordinates.clone(), sums.figure(index, column.code)));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads one row of the long form (one row per indicator and cell) into `figures`.
-fn read_long_row(
-    row: &sqlx::postgres::PgRow,
-    dimensions: usize,
-    figures: &mut BTreeMap<IndicatorCode, IndicatorFigures>,
-) -> Result<(), sqlx::Error> {
-    let code: String = row.try_get("code")?;
-    let Ok(code) = code.parse::<IndicatorCode>() else {
-        return Ok(());
-    };
-    let denominator: i64 = row.try_get("denominator")?;
-    let numerator: i64 = row.try_get("numerator")?;
-    let median: Option<f64> = row.try_get("median")?;
-    let value = figure(code, denominator, numerator, median);
-    let is_total = dimensions == 0 || row.try_get::<i32, _>("is_total")? != 0;
-    let Some(entry) = figures.get_mut(&code) else {
-        return Ok(());
-    };
-    if is_total {
-        entry.total = value;
-    } else {
-        entry.cells.push((coordinates(row, dimensions)?, value));
-    }
-    Ok(())
 }
 
 /// The dimension values `d0`, `d1`, … of a result row.
@@ -443,6 +251,57 @@ fn coordinates(row: &sqlx::postgres::PgRow, dimensions: usize) -> Result<Vec<Str
             Ok(text.unwrap_or_default())
         })
         .collect()
+}
+
+/// Sums the period's counts in `counts` and `pairs` (the live tables or their `asOf` copies)
+/// by cell (one cell, with no coordinates, without dimensions).
+async fn cell_sums(
+    connection: &mut PgConnection,
+    counts: &str,
+    pairs: &str,
+    query: &IndicatorQuery,
+) -> Result<BTreeMap<Vec<String>, Sums>, sqlx::Error> {
+    let dimensions = query.dimensions.len();
+    let by_cell = by_cell(&query.dimensions);
+    let mut cells: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
+    let rows = sqlx::query(&counts_sql(counts, &query.dimensions))
+        .bind(&query.programme_code)
+        .bind(query.from)
+        .bind(query.to)
+        .bind(by_cell)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in &rows {
+        let sums = cells.entry(coordinates(row, dimensions)?).or_default();
+        for (index, sum) in sums.milestones.iter_mut().enumerate() {
+            *sum += row.try_get::<i64, _>(format!("c{index}").as_str())?;
+        }
+    }
+    let rows = sqlx::query(&pairs_sql(pairs, &query.dimensions))
+        .bind(&query.programme_code)
+        .bind(query.from)
+        .bind(query.to)
+        .bind(by_cell)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in &rows {
+        let indicator: String = row.try_get("indicator")?;
+        let Some(pair) = Pair::of_code(&indicator) else {
+            continue;
+        };
+        let n: i64 = row.try_get("n")?;
+        let sums = cells.entry(coordinates(row, dimensions)?).or_default();
+        match pair {
+            Pair::FollowedUp => sums.followed_up += n,
+            Pair::Improved => sums.improved += n,
+            Pair::Days => {
+                if let Some(days) = row.try_get::<Option<i32>, _>("days")? {
+                    *sums.days.entry(days).or_insert(0) += n;
+                }
+            }
+        }
+    }
+    Ok(cells)
 }
 
 fn figure(code: IndicatorCode, denominator: i64, numerator: i64, median: Option<f64>) -> Figure {
@@ -536,25 +395,23 @@ pub async fn compute(
     let position = feed::reflected_position(&mut transaction, beneficiaries::NAME)
         .await?
         .min(feed::reflected_position(&mut transaction, crate::activities::NAME).await?);
-    let table = match query.as_of {
-        None => beneficiaries::TABLE.to_owned(),
+    let (counts, pairs) = match query.as_of {
+        None => (
+            milestone_counts::COUNTS_TABLE.to_owned(),
+            milestone_counts::PAIRS_TABLE.to_owned(),
+        ),
         Some(as_of) => {
             // A temporary table needs a writable transaction: end the read-only one (the
             // position above stays what the live figures reflect).
             transaction.commit().await?;
             transaction = pool.begin().await?;
-            as_of_table(&mut transaction, &query.programme_code, as_of).await?
+            as_of_tables(&mut transaction, &query.programme_code, as_of).await?
         }
     };
-    // The plans below run over one programme's rows. JIT compilation would cost more than
-    // it saves (tens of ms of code generation for a few hundred thousand rows); and the rows
-    // are read from memory, where the covering index's pages are no dearer to reach than the
-    // table's (without this, the planner prefers scanning every programme's rows in full).
-    sqlx::query(
-        "SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true)",
-    )
-    .execute(&mut *transaction)
-    .await?;
+    // The plans below are small: JIT compilation would cost more than it saves.
+    sqlx::query("SELECT set_config('jit', 'off', true)")
+        .execute(&mut *transaction)
+        .await?;
     let mut figures: BTreeMap<IndicatorCode, IndicatorFigures> = IndicatorCode::ALL
         .iter()
         .map(|code| {
@@ -569,33 +426,25 @@ pub async fn compute(
         })
         .collect();
 
-    let by_milestone_date = query
-        .dimensions
-        .iter()
-        .any(|d| matches!(d, Dimension::Month | Dimension::Quarter));
-    if by_milestone_date {
-        let rows = sqlx::query(&beneficiary_sql(&table, &query.dimensions))
-            .bind(&query.programme_code)
-            .bind(query.from)
-            .bind(query.to)
-            .fetch_all(&mut *transaction)
-            .await?;
-        for row in rows {
-            read_long_row(&row, query.dimensions.len(), &mut figures)?;
-        }
-    } else {
-        let rows = sqlx::query(&wide_sql(&table, &query.dimensions))
-            .bind(&query.programme_code)
-            .bind(query.from)
-            .bind(query.to)
-            .fetch_all(&mut *transaction)
-            .await?;
+    let cells = cell_sums(&mut transaction, &counts, &pairs, query).await?;
+    let mut total = Sums::default();
+    for sums in cells.values() {
+        total.add(sums);
+    }
+    for (code, milestone, pair) in BENEFICIARY_INDICATORS {
+        let Some(entry) = figures.get_mut(&code) else {
+            continue;
+        };
+        entry.total = total.figure(code, milestone, pair).1;
         if query.dimensions.is_empty() {
-            for row in &rows {
-                read_wide_total(row, &mut figures)?;
+            continue;
+        }
+        for (coordinates, sums) in &cells {
+            let (denominator, figure) = sums.figure(code, milestone, pair);
+            // Cells with zero are omitted.
+            if denominator > 0 {
+                entry.cells.push((coordinates.clone(), figure));
             }
-        } else {
-            read_wide_groups(&rows, query.dimensions.len(), &mut figures)?;
         }
     }
 
@@ -640,20 +489,26 @@ pub async fn compute(
     })
 }
 
-/// Fills a temporary table (dropped at the end of the transaction) with the beneficiary rows
-/// of `programme` as known at `as_of`: each stream folded from the events recorded by then.
-async fn as_of_table(
+/// Fills temporary copies of the count tables (dropped at the end of the transaction) with the
+/// counts of `programme` as known at `as_of`: each stream folded from the events recorded by
+/// then, and counted. Their names.
+async fn as_of_tables(
     connection: &mut PgConnection,
     programme: &str,
     as_of: DateTime<Utc>,
-) -> Result<String, IndicatorError> {
-    let table = "beneficiary_state_as_of";
-    sqlx::query(&format!(
-        "CREATE TEMPORARY TABLE {table} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
-        beneficiaries::TABLE
-    ))
-    .execute(&mut *connection)
-    .await?;
+) -> Result<(String, String), IndicatorError> {
+    let counts = format!("{}_as_of", milestone_counts::COUNTS_TABLE);
+    let pairs = format!("{}_as_of", milestone_counts::PAIRS_TABLE);
+    for (table, live) in [
+        (&counts, milestone_counts::COUNTS_TABLE),
+        (&pairs, milestone_counts::PAIRS_TABLE),
+    ] {
+        sqlx::query(&format!(
+            "CREATE TEMPORARY TABLE {table} (LIKE {live} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ))
+        .execute(&mut *connection)
+        .await?;
+    }
     // Every stream that is, or may have been, in the programme: identified in it now, or
     // whose identification is void now (it may have counted then).
     let rows = sqlx::query(
@@ -669,7 +524,7 @@ async fn as_of_table(
     .fetch_all(&mut *connection)
     .await?;
     let streams = beneficiaries::group_streams(&rows)?;
-    let mut copy = CopyWriter::new();
+    let mut tally = Tally::new();
     for (id, (position, events)) in streams {
         let beneficiary_id = Uuid::parse_str(&id).map_err(|_| FeedError::Undecodable {
             position,
@@ -678,26 +533,22 @@ async fn as_of_table(
         let applied = i64::try_from(events.len()).unwrap_or(i64::MAX);
         let beneficiary = Beneficiary::from_events(events);
         let row = BeneficiaryRow::of(beneficiary_id, &beneficiary, applied);
-        if row
-            .identification
-            .as_ref()
-            .is_some_and(|i| i.programme_code == programme)
-        {
-            row.write(&mut copy);
+        if let Some(counted) = Counted::of_row(&row).filter(|c| c.programme_code == programme) {
+            tally.add(counted, 1);
         }
     }
-    copy.send(connection, table, beneficiaries::COLUMNS).await?;
-    Ok(table.to_owned())
+    tally.copy_into(connection, &counts, &pairs).await?;
+    Ok((counts, pairs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sums(days: &[(i32, i64)]) -> WideSums {
-        WideSums {
+    fn sums(days: &[(i32, i64)]) -> Sums {
+        Sums {
             days: days.iter().copied().collect(),
-            ..WideSums::default()
+            ..Sums::default()
         }
     }
 
@@ -713,5 +564,29 @@ mod tests {
         assert_eq!(sums(&[(1, 2), (3, 1)]).median(), Some(1.0));
         assert_eq!(sums(&[(-4, 1), (6, 3)]).median(), Some(6.0));
         assert_eq!(sums(&[(-4, 2), (5, 2)]).median(), Some(0.5));
+    }
+
+    #[test]
+    fn only_beneficiary_dimensions_need_the_cells() {
+        assert!(!by_cell(&[]));
+        assert!(!by_cell(&[Dimension::Month]));
+        assert!(!by_cell(&[Dimension::Quarter, Dimension::Month]));
+        assert!(by_cell(&[Dimension::Quarter, Dimension::Sex]));
+        assert!(by_cell(&[Dimension::LegalStatus]));
+    }
+
+    #[test]
+    fn the_queries_group_by_their_dimensions() {
+        let sql = counts_sql("t", &[Dimension::Sex, Dimension::Month]);
+        assert!(sql.contains("b.sex AS d0, to_char(b.on_date, 'YYYY-MM') AS d1, "));
+        assert!(sql.ends_with("GROUP BY 1, 2"), "{sql}");
+        assert!(!counts_sql("t", &[]).contains("GROUP BY"));
+        let sql = pairs_sql("t", &[Dimension::Region]);
+        assert!(
+            sql.contains("SELECT b.indicator, b.region AS d0, CASE"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("GROUP BY 1, 2, 3"), "{sql}");
+        assert!(pairs_sql("t", &[]).ends_with("GROUP BY 1, 2"));
     }
 }

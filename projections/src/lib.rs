@@ -9,6 +9,7 @@ pub mod event_log;
 pub mod export;
 pub mod feed;
 pub mod indicators;
+pub mod milestone_counts;
 pub mod rebuild;
 pub mod seal;
 #[cfg(feature = "testing")]

@@ -1,10 +1,15 @@
-//! Rebuilding a projection from the whole log while the server keeps answering: replay into a
-//! scratch table, catch up under the checkpoint's lock, and swap the tables in one
+//! Rebuilding a projection from the whole log while the server keeps answering: replay into
+//! scratch tables, catch up under the checkpoint's lock, and swap the tables in one
 //! transaction.
 //!
+//! A projection may write several tables ([`tables`]: `beneficiaries` keeps the indicator
+//! engine's milestone counts beside its rows); each has a scratch copy named with a suffix
+//! (the live table's name followed by [`REBUILD_SUFFIX`], or verification's), and they are
+//! filled, caught up and swapped together.
+//!
 //! The replay ([`replay_into`], [`replay_until`]) and the catch-up ([`catch_up_scratch`]) are
-//! shared with verification (`crate::compare`), which replays into its own scratch table and
-//! compares it with the live one instead of swapping it in.
+//! shared with verification (`crate::compare`), which replays into its own scratch tables and
+//! compares them with the live ones instead of swapping them in.
 
 use sqlx::{Acquire, PgConnection, PgPool, Row};
 
@@ -81,31 +86,54 @@ impl From<sqlx::Error> for RebuildError {
     }
 }
 
-/// The live table of projection `name`, or `None` when no projection has this name.
+/// What a rebuild appends to the live tables' names to name its scratch tables.
+pub const REBUILD_SUFFIX: &str = "_rebuild";
+
+/// The main live table of projection `name` (its rows), or `None` when no projection has this
+/// name.
 pub fn live_table(name: &str) -> Option<&'static str> {
+    tables(name).map(|tables| tables[0])
+}
+
+/// Every live table projection `name` writes, its main table first, or `None` when no
+/// projection has this name.
+pub fn tables(name: &str) -> Option<&'static [&'static str]> {
     match name {
-        beneficiaries::NAME => Some(beneficiaries::TABLE),
-        activities::NAME => Some(activities::TABLE),
+        beneficiaries::NAME => Some(&beneficiaries::TABLES),
+        activities::NAME => Some(&ACTIVITY_TABLES),
         _ => None,
     }
 }
 
-/// Creates an empty copy of `name`'s live table (columns, defaults, indexes) called
-/// `scratch`, replacing any older one.
+const ACTIVITY_TABLES: [&str; 1] = [activities::TABLE];
+
+/// Every live table of projection `name` with its scratch copy's name (the live name followed
+/// by `suffix`).
+pub fn scratch_tables(name: &str, suffix: &str) -> Result<Vec<(String, String)>, RebuildError> {
+    let tables = tables(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
+    Ok(tables
+        .iter()
+        .map(|live| ((*live).to_owned(), format!("{live}{suffix}")))
+        .collect())
+}
+
+/// Creates an empty copy (columns, defaults, indexes) of each of `name`'s live tables, named
+/// with `suffix`, replacing any older one.
 pub async fn create_scratch(
     connection: &mut PgConnection,
     name: &str,
-    scratch: &str,
+    suffix: &str,
 ) -> Result<(), RebuildError> {
-    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}"))
+    for (live, scratch) in scratch_tables(name, suffix)? {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}"))
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)"
+        ))
         .execute(&mut *connection)
         .await?;
-    sqlx::query(&format!(
-        "CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)"
-    ))
-    .execute(&mut *connection)
-    .await?;
+    }
     Ok(())
 }
 
@@ -120,24 +148,26 @@ pub enum ReplayLimit {
     LiveCheckpoint,
 }
 
-/// Replays every event up to the current safe point of the log into `scratch` (an empty copy
-/// of `name`'s table); the checkpoint reached and the number of events replayed.
+/// Replays every event up to the current safe point of the log into the scratch tables named
+/// with `suffix` (empty copies of `name`'s tables, see [`create_scratch`]); the checkpoint
+/// reached and the number of events replayed.
 pub async fn replay_into(
     pool: &PgPool,
     name: &str,
-    scratch: &str,
+    suffix: &str,
     progress: &(dyn Fn(RebuildProgress) + Send + Sync),
 ) -> Result<(Checkpoint, u64), RebuildError> {
-    replay_until(pool, name, scratch, ReplayLimit::SafePoint, progress).await
+    replay_until(pool, name, suffix, ReplayLimit::SafePoint, progress).await
 }
 
-/// Replays every event up to `limit` into `scratch` (an empty copy of `name`'s table), reading
+/// Replays every event up to `limit` into the scratch tables named with `suffix` (empty copies
+/// of `name`'s tables, see [`create_scratch`]), reading
 /// one REPEATABLE READ snapshot of the log (nothing is locked: the live runner goes on); the
 /// checkpoint reached and the number of events replayed.
 pub async fn replay_until(
     pool: &PgPool,
     name: &str,
-    scratch: &str,
+    suffix: &str,
     limit: ReplayLimit,
     progress: &(dyn Fn(RebuildProgress) + Send + Sync),
 ) -> Result<(Checkpoint, u64), RebuildError> {
@@ -173,9 +203,13 @@ pub async fn replay_until(
     let report = |done: u64| progress(RebuildProgress::Replaying { done, total });
     let replayed = match name {
         beneficiaries::NAME => {
-            beneficiaries::rebuild_into(&mut snapshot, &mut writer, scratch, upto, &report).await?
+            let tables = beneficiaries::BeneficiaryTables::with_suffix(suffix);
+            beneficiaries::rebuild_into(&mut snapshot, &mut writer, &tables, upto, &report).await?
         }
-        _ => replay_activities(&mut snapshot, &mut writer, scratch, upto, &report).await?,
+        _ => {
+            let scratch = format!("{}{suffix}", activities::TABLE);
+            replay_activities(&mut snapshot, &mut writer, &scratch, upto, &report).await?
+        }
     };
     snapshot.commit().await?;
     Ok((upto, replayed))
@@ -236,14 +270,14 @@ async fn replay_activities(
     Ok(read)
 }
 
-/// Applies to `scratch` (as projection `name` would to its live table) the events after
-/// `from`, batch by batch, inside the caller's transaction: up to `until` when given (every
-/// event at or before it is safe to read, as a live checkpoint is), else up to the current safe
-/// point. The checkpoint reached and the number of events applied.
+/// Applies to the scratch tables named with `suffix` (as projection `name` would to its live
+/// tables) the events after `from`, batch by batch, inside the caller's transaction: up to
+/// `until` when given (every event at or before it is safe to read, as a live checkpoint is),
+/// else up to the current safe point. The checkpoint reached and the number of events applied.
 pub async fn catch_up_scratch(
     connection: &mut PgConnection,
     name: &str,
-    scratch: &str,
+    suffix: &str,
     from: Checkpoint,
     until: Option<Checkpoint>,
 ) -> Result<(Checkpoint, u64), RebuildError> {
@@ -262,12 +296,12 @@ pub async fn catch_up_scratch(
         let upto = Checkpoint::after(last);
         match name {
             beneficiaries::NAME => {
-                BeneficiaryProjection::into_table(scratch)
+                BeneficiaryProjection::with_suffix(suffix)
                     .apply(connection, &events, upto)
                     .await?
             }
             _ => {
-                ActivityProjection::into_table(scratch)
+                ActivityProjection::into_table(&format!("{}{suffix}", activities::TABLE))
                     .apply(connection, &events, upto)
                     .await?
             }
@@ -282,29 +316,32 @@ pub async fn catch_up_scratch(
     Ok((at, caught_up))
 }
 
-/// Applies what was appended after `from` to `scratch`, then swaps `scratch` in as `name`'s
-/// live table and sets its checkpoint, in one transaction holding the checkpoint's lock (so
-/// the live runner pauses meanwhile). The events applied while catching up.
+/// Applies what was appended after `from` to the scratch tables named with `suffix`, then
+/// swaps them in as `name`'s live tables and sets its checkpoint, in one transaction holding
+/// the checkpoint's lock (so the live runner pauses meanwhile). The events applied while
+/// catching up.
 pub async fn catch_up_and_swap(
     pool: &PgPool,
     name: &str,
-    scratch: &str,
+    suffix: &str,
     from: Checkpoint,
 ) -> Result<(Checkpoint, u64), RebuildError> {
-    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
+    let tables = scratch_tables(name, suffix)?;
     let mut transaction = pool.begin().await?;
     feed::lock_checkpoint(&mut transaction, name).await?;
-    let (at, caught_up) = catch_up_scratch(&mut transaction, name, scratch, from, None).await?;
-    let retired = format!("{live}_retired");
-    sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {live} RENAME TO {retired}"))
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {scratch} RENAME TO {live}"))
-        .execute(&mut *transaction)
-        .await?;
+    let (at, caught_up) = catch_up_scratch(&mut transaction, name, suffix, from, None).await?;
+    for (live, scratch) in &tables {
+        let retired = format!("{live}_retired");
+        sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {live} RENAME TO {retired}"))
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {scratch} RENAME TO {live}"))
+            .execute(&mut *transaction)
+            .await?;
+    }
     sqlx::query(
         "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, \
            global_position = $3, \
@@ -322,23 +359,26 @@ pub async fn catch_up_and_swap(
     .await?;
     feed::update_reflected(&mut transaction, name).await?;
     transaction.commit().await?;
-    // Queries that were waiting on the old table finished against it; it can go now.
-    sqlx::query(&format!("DROP TABLE IF EXISTS {retired}"))
-        .execute(pool)
-        .await?;
+    // Queries that were waiting on the old tables finished against them; they can go now.
+    for (live, _) in &tables {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {live}_retired"))
+            .execute(pool)
+            .await?;
+    }
     Ok((at, caught_up))
 }
 
-/// Rebuilds projection `name` from the whole log: replays into `<table>_rebuild`, catches
-/// up and swaps it in. The server may keep running: its readers see the old table until the
+/// Rebuilds projection `name` from the whole log: replays into `<table>_rebuild` (for each of
+/// its tables), catches up and swaps them in. The server may keep running: its readers see the old table until the
 /// swap, and its runner pauses only for the swap.
 pub async fn rebuild(
     pool: &PgPool,
     name: &str,
     progress: &(dyn Fn(RebuildProgress) + Send + Sync),
 ) -> Result<RebuildReport, RebuildError> {
-    let live = live_table(name).ok_or_else(|| RebuildError::UnknownProjection(name.to_owned()))?;
-    let scratch = format!("{live}_rebuild");
+    if tables(name).is_none() {
+        return Err(RebuildError::UnknownProjection(name.to_owned()));
+    }
     // Held by this connection for the whole rebuild (and released if the process dies).
     let mut guard = pool.acquire().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -350,11 +390,11 @@ pub async fn rebuild(
     }
     let result = async {
         let mut connection = pool.acquire().await?;
-        create_scratch(&mut connection, name, &scratch).await?;
+        create_scratch(&mut connection, name, REBUILD_SUFFIX).await?;
         drop(connection);
-        let (from, replayed) = replay_into(pool, name, &scratch, progress).await?;
+        let (from, replayed) = replay_into(pool, name, REBUILD_SUFFIX, progress).await?;
         progress(RebuildProgress::Swapping);
-        let (checkpoint, caught_up) = catch_up_and_swap(pool, name, &scratch, from).await?;
+        let (checkpoint, caught_up) = catch_up_and_swap(pool, name, REBUILD_SUFFIX, from).await?;
         Ok(RebuildReport {
             replayed,
             caught_up,
