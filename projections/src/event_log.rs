@@ -2,7 +2,12 @@
 //! their hash chain (see `docs/event-encoding.md`), recomputed here without trusting the
 //! database.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -38,34 +43,109 @@ impl StoredEvent {
     /// The canonical encoding that `hash` covers: the JSON array of the nine covered fields.
     pub fn canonical_encoding(&self) -> String {
         let mut out = String::with_capacity(512);
-        out.push('[');
-        match &self.previous_hash {
-            Some(hash) => write_string(hash, &mut out),
-            None => out.push_str("null"),
+        let written: Result<(), std::convert::Infallible> = self.covered().write(
+            &mut out,
+            |out| {
+                write_canonical(&self.payload, out);
+                Ok(())
+            },
+            |out| {
+                write_canonical(&self.metadata, out);
+                Ok(())
+            },
+        );
+        match written {
+            Ok(()) => out,
+            Err(never) => match never {},
         }
-        out.push(',');
-        write_string(&self.aggregate_type, &mut out);
-        out.push(',');
-        write_string(&self.aggregate_id, &mut out);
-        out.push(',');
-        out.push_str(&self.sequence.to_string());
-        out.push(',');
-        write_string(&self.event_type, &mut out);
-        out.push(',');
-        write_string(&self.event_version, &mut out);
-        out.push(',');
-        write_canonical(&self.payload, &mut out);
-        out.push(',');
-        write_canonical(&self.metadata, &mut out);
-        out.push(',');
-        write_string(&format_recorded_at(self.recorded_at), &mut out);
-        out.push(']');
-        out
     }
 
     /// The hash recomputed from the row's fields (including its stored `previous_hash`).
     pub fn recomputed_hash(&self) -> String {
         sha256_hex(self.canonical_encoding().as_bytes())
+    }
+
+    fn covered(&self) -> Covered<'_> {
+        Covered {
+            previous_hash: self.previous_hash.as_deref(),
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
+/// The covered fields of an event other than its two JSON fields, which the encoding places
+/// between `event_version` and `recorded_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct Covered<'a> {
+    /// Hash of the stream's previous event, `None` for the first.
+    pub previous_hash: Option<&'a str>,
+    /// The stream's type.
+    pub aggregate_type: &'a str,
+    /// The stream's id.
+    pub aggregate_id: &'a str,
+    /// 1-based position in the stream.
+    pub sequence: i64,
+    /// Event type name.
+    pub event_type: &'a str,
+    /// Version of the event's shape.
+    pub event_version: &'a str,
+    /// When the store wrote the event.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Covered<'_> {
+    /// Appends the canonical encoding to `out`, `payload` and `metadata` writing the canonical
+    /// JSON of those two fields in their places.
+    pub fn write<E>(
+        &self,
+        out: &mut String,
+        payload: impl FnOnce(&mut String) -> Result<(), E>,
+        metadata: impl FnOnce(&mut String) -> Result<(), E>,
+    ) -> Result<(), E> {
+        out.push('[');
+        match self.previous_hash {
+            Some(hash) => write_string(hash, out),
+            None => out.push_str("null"),
+        }
+        out.push(',');
+        write_string(self.aggregate_type, out);
+        out.push(',');
+        write_string(self.aggregate_id, out);
+        out.push(',');
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}", self.sequence);
+        out.push(',');
+        write_string(self.event_type, out);
+        out.push(',');
+        write_string(self.event_version, out);
+        out.push(',');
+        payload(out)?;
+        out.push(',');
+        metadata(out)?;
+        out.push(',');
+        write_string(&format_recorded_at(self.recorded_at), out);
+        out.push(']');
+        Ok(())
+    }
+
+    /// Appends the canonical encoding of an event whose JSON fields are given as JSON text (as
+    /// `payload::text` reads them), canonicalised with [`write_canonical_text`].
+    pub fn write_with_text(
+        &self,
+        out: &mut String,
+        payload: &str,
+        metadata: &str,
+    ) -> Result<(), serde_json::Error> {
+        self.write(
+            out,
+            |out| write_canonical_text(payload, out),
+            |out| write_canonical_text(metadata, out),
+        )
     }
 }
 
@@ -120,9 +200,114 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Appends the canonical JSON of the JSON text `json` — the same text [`canonical_json`] gives
+/// for the value it parses to — without building a [`Value`]: objects are split into their
+/// members as borrowed text, sorted, and each member canonicalised in turn. As when parsing,
+/// the last of duplicate keys wins.
+pub fn write_canonical_text(json: &str, out: &mut String) -> Result<(), serde_json::Error> {
+    let text = json.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let Members(mut members) = serde_json::from_str(text)?;
+            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            let mut first = true;
+            for (index, (key, value)) in members.iter().enumerate() {
+                if members.get(index + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_string(key, out);
+                out.push(':');
+                write_canonical_text(value.get(), out)?;
+            }
+            out.push('}');
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical_text(item.get(), out)?;
+            }
+            out.push(']');
+        }
+        Some(b'"') => {
+            let JsonText(string) = serde_json::from_str(text)?;
+            write_string(&string, out);
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let number: serde_json::Number = serde_json::from_str(text)?;
+            out.push_str(&number.to_string());
+        }
+        _ => {
+            let value: Value = serde_json::from_str(text)?;
+            write_canonical(&value, out);
+        }
+    }
+    Ok(())
+}
+
+/// An object's members as borrowed text, in their written order.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(JsonText(key)) = map.next_key()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct JsonText<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for JsonText<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = JsonText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(JsonText(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(JsonText(Cow::Owned(s.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    // Without short-circuiting, so that the scan is vectorised.
+    let plain = !s.bytes().fold(false, |escape, b| {
+        escape | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
+    if plain {
         out.push_str(s);
         out.push('"');
         return;
@@ -257,6 +442,7 @@ pub fn verify_chain(events: &[StoredEvent]) -> Vec<ChainProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -266,6 +452,115 @@ mod tests {
             canonical_json(&value),
             r#"{"a":"x\ny é\u0001\"\\/","b":1,"c":[true,null,{"y":-3,"z":0}]}"#
         );
+    }
+
+    #[test]
+    fn canonical_text_agrees_with_canonical_json_on_written_forms() {
+        let cases = [
+            r#" { "b" : 1 , "a" : [ 1.0 , -0 , 1e2 , 12345678901234567890 ] } "#,
+            r#"{"k":"caf\u00e9 \/ \ud83d\ude00 \n","k":"second wins","":null}"#,
+            r#"[true,false,null,"",{},[]]"#,
+            r#""just a string""#,
+            "-1.5E-3",
+        ];
+        for text in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut out = String::new();
+            write_canonical_text(text, &mut out).unwrap();
+            assert_eq!(out, canonical_json(&value), "{text}");
+        }
+        assert!(write_canonical_text("{\"a\":1", &mut String::new()).is_err());
+        assert!(write_canonical_text("[1,]", &mut String::new()).is_err());
+    }
+
+    /// JSON text for `value`, written as a client might: white space, members in any order,
+    /// a duplicate key that a later member overrides, strings with optional escapes.
+    fn written(value: &Value, choices: &mut dyn Iterator<Item = u8>, out: &mut String) {
+        fn pick(choices: &mut dyn Iterator<Item = u8>, n: u8) -> u8 {
+            choices.next().map_or(0, |c| c % n)
+        }
+        let space = |c: u8| [" ", "", "\n\t", "\r "][usize::from(c % 4)];
+        match value {
+            Value::Object(map) => {
+                let mut members: Vec<_> = map.iter().collect();
+                let turn = usize::from(pick(choices, 8)) % members.len().max(1);
+                members.rotate_left(turn);
+                out.push('{');
+                if let Some((key, _)) = members.first().filter(|_| pick(choices, 3) == 0) {
+                    out.push_str(&serde_json::to_string(key).unwrap());
+                    out.push_str(":\"overridden\",");
+                }
+                for (index, (key, item)) in members.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(space(pick(choices, 4)));
+                    written_string(key, pick(choices, 2) == 0, out);
+                    out.push_str(space(pick(choices, 4)));
+                    out.push(':');
+                    written(item, choices, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push_str(space(pick(choices, 4)));
+                        out.push(',');
+                    }
+                    written(item, choices, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => written_string(s, pick(choices, 2) == 0, out),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    fn written_string(s: &str, escape_all: bool, out: &mut String) {
+        if !escape_all {
+            out.push_str(&serde_json::to_string(s).unwrap());
+            return;
+        }
+        out.push('"');
+        for unit in s.encode_utf16() {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+        out.push('"');
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "[a-zé\"\\/\n\u{1}\u{1F600} ]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-dB_é]{0,3}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_text_equals_canonical_json_of_the_parsed_text(
+            value in json_value(),
+            choices in prop::collection::vec(any::<u8>(), 1..32),
+        ) {
+            let mut text = String::new();
+            written(&value, &mut choices.into_iter().cycle(), &mut text);
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            let mut out = String::new();
+            write_canonical_text(&text, &mut out).unwrap();
+            prop_assert_eq!(out, canonical_json(&parsed), "{}", text);
+        }
     }
 
     #[test]

@@ -522,13 +522,14 @@ fn log_problem(kind: ProblemKind, detail: String) -> IntegrityProblem {
 /// latest seal's digest recomputed from the events themselves, with any event at or below its
 /// position that it does not cover.
 ///
-/// `heads_digest` is the digest of the events' heads at the latest seal's position if the
-/// caller already computed it (while reading the whole log in the seal text's order, as
-/// [`HeadsAtSeal`] does): when it equals the seal's digest, the events are not read again.
+/// `scanned` is what the caller's own read of the whole log found, if it computed the heads
+/// (reading in the seal text's order, as [`HeadsAtSeal`] does): when their digest equals the
+/// seal's, the events are not read again, and when the chains were intact too and the stored
+/// heads give the signed digest, the sealed heads are not looked up one by one.
 pub async fn check(
     connection: &mut PgConnection,
     trusted: Option<&VerifyingKey>,
-    heads_digest: Option<&str>,
+    scanned: Option<Scanned<'_>>,
 ) -> Result<SealCheck, sqlx::Error> {
     let seals = all(&mut *connection).await?;
     let mut check = SealCheck {
@@ -570,12 +571,27 @@ pub async fn check(
         }
         previous_position = seal.position;
     }
-    check
-        .problems
-        .extend(sealed_head_problems(&mut *connection).await?);
     let Some(latest) = check.latest.clone() else {
+        check
+            .problems
+            .extend(sealed_head_problems(&mut *connection).await?);
         return Ok(check);
     };
+    let matched = scanned.filter(|scanned| scanned.digest == latest.digest);
+    let stored = match matched {
+        Some(_) => Some(stored_heads_digest(&mut *connection, &latest).await?),
+        None => None,
+    };
+    // When the events' heads are exactly those signed, their chains intact and the stored
+    // heads those signed too, every earlier sealed head is an ancestor of a signed head with
+    // the hash it had when that seal was made: there is nothing to locate.
+    let nothing_to_locate = matched.is_some_and(|scanned| scanned.chains_intact)
+        && stored.as_deref() == Some(latest.digest.as_str());
+    if !nothing_to_locate {
+        check
+            .problems
+            .extend(sealed_head_problems(&mut *connection).await?);
+    }
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
         .fetch_one(&mut *connection)
         .await?;
@@ -589,9 +605,8 @@ pub async fn check(
             ),
         ));
     }
-    if heads_digest == Some(latest.digest.as_str()) {
+    if let Some(stored) = stored {
         // The events' heads are exactly those signed: only the stored heads remain to check.
-        let stored = stored_heads_digest(&mut *connection, &latest).await?;
         if stored != latest.digest {
             check.problems.push(stored_heads_altered(&latest));
         }
@@ -700,6 +715,15 @@ async fn stored_heads_digest(
     Ok(hex::encode(digest.finish()))
 }
 
+/// What a read of the whole log found that the seal check can use.
+#[derive(Debug, Clone, Copy)]
+pub struct Scanned<'a> {
+    /// The digest of every stream's head at the latest seal's position ([`HeadsAtSeal`]).
+    pub digest: &'a str,
+    /// Whether every stream's chain verified.
+    pub chains_intact: bool,
+}
+
 /// Follows a read of the whole log in `(aggregate_type, aggregate_id, sequence)` order and
 /// computes the digest of every stream's head at a seal's position on the way, provided the
 /// streams come in the seal text's order (UTF-8 bytes), as they do on a database whose
@@ -753,7 +777,14 @@ impl HeadsAtSeal {
             self.stream = Some((aggregate_type.to_owned(), aggregate_id.to_owned()));
         }
         if global_position <= self.position {
-            self.head = Some((sequence, hash.to_owned()));
+            match self.head.as_mut() {
+                Some((head_sequence, head_hash)) => {
+                    *head_sequence = sequence;
+                    head_hash.clear();
+                    head_hash.push_str(hash);
+                }
+                None => self.head = Some((sequence, hash.to_owned())),
+            }
         }
     }
 

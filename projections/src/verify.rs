@@ -2,8 +2,10 @@
 //! (see `docs/event-encoding.md`), read as one ordered stream so that memory stays constant
 //! whatever the size of the log.
 
-use futures::TryStreamExt;
-use sqlx::PgPool;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
 
 use crate::event_log::{self, ChainProblem, StoredEvent};
 use crate::seal::{self, Seal, VerifyingKey};
@@ -16,17 +18,105 @@ pub const MAX_LISTED_PROBLEMS: usize = 10_000;
 /// Rows decoded and hashed together on a blocking thread; progress is reported after each.
 const HASH_BATCH: usize = 1_000;
 
-/// Decodes a batch of rows and recomputes each event's hash.
-fn decode_and_hash(
-    rows: &[sqlx::postgres::PgRow],
-) -> Result<Vec<(StoredEvent, String)>, sqlx::Error> {
-    rows.iter()
-        .map(|row| {
-            let event = event_log::from_row(row)?;
-            let hash = event.recomputed_hash();
-            Ok((event, hash))
-        })
-        .collect()
+/// Batches read ahead of the hashing: enough to keep PostgreSQL sending while every hashing
+/// thread is busy, few enough to keep memory small (each batch is about half a megabyte).
+const READ_AHEAD: usize = 8;
+
+/// How many batches are hashed at once: one per core, and one more so that none waits.
+fn hashing_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
+}
+
+/// The columns verification reads: [`event_log::SELECT_COLUMNS`] with the JSON fields as their
+/// stored text, canonicalised without building values.
+const VERIFY_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
+    event_type, event_version, payload::text, metadata::text, recorded_at, previous_hash, hash";
+
+/// A byte range of [`HashedBatch::text`].
+type Span = std::ops::Range<usize>;
+
+/// One event of a [`HashedBatch`]: what the chain check needs, its text kept in the batch.
+#[derive(Debug)]
+struct HashedEvent {
+    global_position: i64,
+    sequence: i64,
+    aggregate_type: Span,
+    aggregate_id: Span,
+    previous_hash: Option<Span>,
+    hash: Span,
+    /// The recomputed hash, kept only when it differs from the stored one.
+    recomputed: Option<Span>,
+}
+
+/// A batch of rows decoded and hashed on a blocking thread: the rows themselves (and their
+/// JSON) are dropped there, and what is handed back holds its text in one buffer.
+#[derive(Debug, Default)]
+struct HashedBatch {
+    text: String,
+    events: Vec<HashedEvent>,
+}
+
+impl HashedBatch {
+    fn keep(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start..self.text.len()
+    }
+
+    fn link(&self, event: &HashedEvent) -> Link<'_> {
+        let text = |span: &Span| self.text.get(span.clone()).unwrap_or_default();
+        Link {
+            aggregate_type: text(&event.aggregate_type),
+            aggregate_id: text(&event.aggregate_id),
+            sequence: event.sequence,
+            previous_hash: event.previous_hash.as_ref().map(text),
+            hash: text(&event.hash),
+            recomputed: event.recomputed.as_ref().map(text),
+        }
+    }
+}
+
+/// Decodes a batch of rows (selected with [`VERIFY_COLUMNS`]) and recomputes each event's
+/// hash.
+fn hash_batch(rows: Vec<PgRow>) -> Result<HashedBatch, sqlx::Error> {
+    let mut batch = HashedBatch {
+        text: String::with_capacity(rows.len() * 192),
+        events: Vec::with_capacity(rows.len()),
+    };
+    let mut encoding = String::with_capacity(1024);
+    for row in &rows {
+        let covered = event_log::Covered {
+            aggregate_type: row.try_get(1)?,
+            aggregate_id: row.try_get(2)?,
+            sequence: row.try_get(3)?,
+            event_type: row.try_get(4)?,
+            event_version: row.try_get(5)?,
+            recorded_at: row.try_get(8)?,
+            previous_hash: row.try_get(9)?,
+        };
+        let (payload, metadata): (&str, &str) = (row.try_get(6)?, row.try_get(7)?);
+        let hash: &str = row.try_get(10)?;
+        encoding.clear();
+        covered
+            .write_with_text(&mut encoding, payload, metadata)
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        let mut recomputed = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(encoding.as_bytes()), &mut recomputed)
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        let recomputed = (recomputed.as_slice() != hash.as_bytes())
+            .then(|| batch.keep(std::str::from_utf8(&recomputed).unwrap_or_default()));
+        let event = HashedEvent {
+            global_position: row.try_get(0)?,
+            sequence: covered.sequence,
+            aggregate_type: batch.keep(covered.aggregate_type),
+            aggregate_id: batch.keep(covered.aggregate_id),
+            previous_hash: covered.previous_hash.map(|h| batch.keep(h)),
+            hash: batch.keep(hash),
+            recomputed,
+        };
+        batch.events.push(event);
+    }
+    Ok(batch)
 }
 
 /// What a verification reports as it goes.
@@ -154,6 +244,37 @@ struct Previous {
     hash: String,
 }
 
+/// What the chain check looks at in one event.
+#[derive(Debug, Clone, Copy)]
+pub struct Link<'a> {
+    /// The stream's type.
+    pub aggregate_type: &'a str,
+    /// The stream's id.
+    pub aggregate_id: &'a str,
+    /// 1-based position in the stream.
+    pub sequence: i64,
+    /// The stored hash of the stream's previous event, `None` for the first.
+    pub previous_hash: Option<&'a str>,
+    /// The stored hash.
+    pub hash: &'a str,
+    /// The hash recomputed from the event's fields, when it differs from the stored one.
+    pub recomputed: Option<&'a str>,
+}
+
+impl<'a> Link<'a> {
+    /// The link of `event`, whose recomputed hash is `recomputed`.
+    pub fn of(event: &'a StoredEvent, recomputed: &'a str) -> Link<'a> {
+        Link {
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            sequence: event.sequence,
+            previous_hash: event.previous_hash.as_deref(),
+            hash: &event.hash,
+            recomputed: (recomputed != event.hash).then_some(recomputed),
+        }
+    }
+}
+
 /// Checks events one by one, given in `(aggregate_type, aggregate_id, sequence)` order, and
 /// remembers only the previous event of the current stream.
 #[derive(Debug, Default)]
@@ -184,12 +305,13 @@ impl ChainChecker {
     /// A gap is reported once, at the first missing sequence; the link of the event after a
     /// gap cannot be checked (its predecessor is missing) and is not reported separately.
     pub fn check(&mut self, event: &StoredEvent) -> Vec<ChainProblem> {
-        self.check_hashed(event, &event.recomputed_hash())
+        let recomputed = event.recomputed_hash();
+        self.check_link(&Link::of(event, &recomputed))
     }
 
-    /// [`ChainChecker::check`], given the event's recomputed hash (computed elsewhere, e.g. on
+    /// [`ChainChecker::check`] of an event whose hash was recomputed elsewhere (e.g. on
     /// another thread).
-    pub fn check_hashed(&mut self, event: &StoredEvent, recomputed: &str) -> Vec<ChainProblem> {
+    pub fn check_link(&mut self, event: &Link<'_>) -> Vec<ChainProblem> {
         let mut problems = Vec::new();
         let previous = self
             .previous
@@ -208,13 +330,13 @@ impl ChainChecker {
             });
         } else {
             let expected_link = previous.as_ref().map(|p| p.hash.as_str());
-            if event.previous_hash.as_deref() != expected_link {
+            if event.previous_hash != expected_link {
                 problems.push(ChainProblem::BrokenLink {
                     sequence: event.sequence,
                 });
             }
         }
-        if recomputed != event.hash {
+        if event.recomputed.is_some() {
             problems.push(ChainProblem::HashMismatch {
                 sequence: event.sequence,
             });
@@ -222,14 +344,15 @@ impl ChainChecker {
         self.previous = Some(match previous {
             Some(mut p) => {
                 p.sequence = event.sequence;
-                p.hash.clone_from(&event.hash);
+                p.hash.clear();
+                p.hash.push_str(event.hash);
                 p
             }
             None => Previous {
-                aggregate_type: event.aggregate_type.clone(),
-                aggregate_id: event.aggregate_id.clone(),
+                aggregate_type: event.aggregate_type.to_owned(),
+                aggregate_id: event.aggregate_id.to_owned(),
                 sequence: event.sequence,
-                hash: event.hash.clone(),
+                hash: event.hash.to_owned(),
             },
         });
         problems
@@ -237,7 +360,7 @@ impl ChainChecker {
 }
 
 /// Describes `problem`, found at `event`, for a report.
-pub fn describe(problem: &ChainProblem, event: &StoredEvent) -> IntegrityProblem {
+pub fn describe(problem: &ChainProblem, event: &Link<'_>) -> IntegrityProblem {
     let stream = format!("{} {}", event.aggregate_type, event.aggregate_id);
     let (sequence, kind, detail) = match problem {
         ChainProblem::SequenceGap { expected, found } if *found > *expected => (
@@ -264,7 +387,7 @@ pub fn describe(problem: &ChainProblem, event: &StoredEvent) -> IntegrityProblem
             format!(
                 "{stream}: event {sequence}'s previous_hash {} is not the stored hash of the \
                  event before it",
-                event.previous_hash.as_deref().unwrap_or("null")
+                event.previous_hash.unwrap_or("null")
             ),
         ),
         ChainProblem::HashMismatch { sequence } => (
@@ -274,13 +397,13 @@ pub fn describe(problem: &ChainProblem, event: &StoredEvent) -> IntegrityProblem
                 "{stream}: event {sequence}'s stored hash {} differs from the hash recomputed \
                  from its fields, {}",
                 event.hash,
-                event.recomputed_hash()
+                event.recomputed.unwrap_or(event.hash)
             ),
         ),
     };
     IntegrityProblem {
-        aggregate_type: event.aggregate_type.clone(),
-        aggregate_id: event.aggregate_id.clone(),
+        aggregate_type: event.aggregate_type.to_owned(),
+        aggregate_id: event.aggregate_id.to_owned(),
         sequence: Some(sequence),
         kind,
         detail,
@@ -323,48 +446,73 @@ pub async fn verify_log(
     let mut heads = latest.as_ref().map(|s| seal::HeadsAtSeal::new(s.position));
     {
         let sql = format!(
-            "SELECT {} FROM events ORDER BY aggregate_type, aggregate_id, sequence",
-            event_log::SELECT_COLUMNS
+            "SELECT {VERIFY_COLUMNS} FROM events ORDER BY aggregate_type, aggregate_id, sequence"
         );
-        // Rows are decoded and hashed in batches on blocking threads, two batches at a time,
-        // while the next rows arrive; the chain is then checked in order here.
-        let mut batches = sqlx::query(&sql)
-            .fetch(&mut *tx)
-            .try_chunks(HASH_BATCH)
-            .map_err(|error| error.1)
-            .map_ok(|rows| async move {
-                tokio::task::spawn_blocking(move || decode_and_hash(&rows))
-                    .await
-                    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
-            })
-            .try_buffered(2);
-        while let Some(batch) = batches.try_next().await? {
-            for (event, recomputed) in &batch {
-                if let Some(heads) = heads.as_mut() {
-                    heads.see(
-                        &event.aggregate_type,
-                        &event.aggregate_id,
-                        event.sequence,
-                        event.global_position,
-                        &event.hash,
-                    );
-                }
-                for problem in checker.check_hashed(event, recomputed) {
-                    if report.problems.len() < MAX_LISTED_PROBLEMS {
-                        report.problems.push(describe(&problem, event));
-                    } else {
-                        report.problems_omitted += 1;
-                    }
+        // One side reads the rows as fast as PostgreSQL sends them, in batches, into a queue;
+        // the other hashes the batches on blocking threads, several at a time, and checks the
+        // chain in order. Both run on this task: neither waits for the other except when the
+        // queue is full or empty.
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<PgRow>>(READ_AHEAD);
+        let read = async move {
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx).try_chunks(HASH_BATCH);
+            while let Some(batch) = rows.try_next().await.map_err(|error| error.1)? {
+                if sender.send(batch).await.is_err() {
+                    break;
                 }
             }
-            progress(VerifyProgress {
-                checked: checker.events(),
-                total: total.max(checker.events()),
+            drop(rows);
+            Ok::<_, sqlx::Error>(tx)
+        };
+        let check = async {
+            let queued = futures::stream::unfold(receiver, |mut receiver| async move {
+                receiver.recv().await.map(|batch| (batch, receiver))
             });
-        }
+            let batches = queued
+                .map(|rows| {
+                    tokio::task::spawn_blocking(move || hash_batch(rows)).map(|joined| {
+                        joined.map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
+                    })
+                })
+                .buffered(hashing_threads());
+            let mut batches = std::pin::pin!(batches);
+            while let Some(batch) = batches.next().await {
+                let batch = batch?;
+                for hashed in &batch.events {
+                    let event = batch.link(hashed);
+                    if let Some(heads) = heads.as_mut() {
+                        heads.see(
+                            event.aggregate_type,
+                            event.aggregate_id,
+                            event.sequence,
+                            hashed.global_position,
+                            event.hash,
+                        );
+                    }
+                    for problem in checker.check_link(&event) {
+                        if report.problems.len() < MAX_LISTED_PROBLEMS {
+                            report.problems.push(describe(&problem, &event));
+                        } else {
+                            report.problems_omitted += 1;
+                        }
+                    }
+                }
+                progress(VerifyProgress {
+                    checked: checker.events(),
+                    total: total.max(checker.events()),
+                });
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        let (read, checked) = futures::future::join(read, check).await;
+        checked?;
+        tx = read?;
     }
     let heads_digest = heads.and_then(seal::HeadsAtSeal::finish);
-    let seals = seal::check(&mut tx, trusted, heads_digest.as_deref()).await?;
+    let scanned = heads_digest.as_deref().map(|digest| seal::Scanned {
+        digest,
+        chains_intact: report.ok(),
+    });
+    let seals = seal::check(&mut tx, trusted, scanned).await?;
     tx.commit().await?;
     for problem in seals.problems {
         if report.problems.len() < MAX_LISTED_PROBLEMS {
@@ -453,7 +601,8 @@ mod tests {
                 found: 3
             }]
         );
-        let described = describe(&problems[0], &events[1]);
+        let recomputed = events[1].recomputed_hash();
+        let described = describe(&problems[0], &Link::of(&events[1], &recomputed));
         assert_eq!(described.sequence, Some(2));
         assert_eq!(described.kind.as_str(), "SEQUENCE_GAP");
     }
