@@ -299,10 +299,10 @@ async fn a_hand_edited_milestone_count_is_different_naming_its_table() {
         .iter()
         .find(|d| d.kind == DifferenceKind::Different)
         .unwrap();
+    let (table, key_columns) = different.table.as_ref().unwrap();
+    assert_eq!(table, "milestone_counts", "{different:?}");
     assert!(
-        different
-            .key
-            .starts_with("milestone_counts (programme_code, by_cell, on_date, "),
+        key_columns.starts_with("programme_code, by_cell, on_date, "),
         "{different:?}"
     );
     assert_eq!(different.columns.len(), 1, "{different:?}");

@@ -23,8 +23,7 @@
 //! milestone counts beside its rows, see `crate::rebuild::tables`) has a scratch copy of each,
 //! and each is compared with its live table. The report is the main table's (its rows, its
 //! key column); the differences found in the other tables are added to its counts and listed
-//! after the main table's, each key naming its table and key columns
-//! (`milestone_counts (programme_code, …) = (…)`).
+//! after the main table's, each naming its table and key columns.
 //!
 //! Should the live checkpoint ever be found *before* the replayed point (it cannot move back,
 //! unless someone edits `projection_checkpoints` by hand), the comparison replays again from
@@ -120,6 +119,9 @@ pub struct RowDifference {
     /// For [`DifferenceKind::Different`], the columns that differ, in table order; empty
     /// otherwise.
     pub columns: Vec<ColumnDifference>,
+    /// The table and its key columns, when the row is not in the comparison's main table but
+    /// in another table of the projection (e.g. `milestone_counts`).
+    pub table: Option<(String, String)>,
 }
 
 /// The outcome of comparing one projection with its rebuild.
@@ -168,10 +170,7 @@ impl ProjectionComparison {
                 continue;
             }
             self.differences.push(RowDifference {
-                key: format!(
-                    "{} ({}) = ({})",
-                    other.table, other.key_column, difference.key
-                ),
+                table: Some((other.table.clone(), other.key_column.clone())),
                 ..difference.clone()
             });
         }
@@ -480,6 +479,7 @@ async fn compare_tables(
             kind,
             key: row.try_get("key")?,
             columns,
+            table: None,
         });
     }
     Ok(comparison)

@@ -163,7 +163,17 @@ fn projections_json(comparisons: &[ProjectionComparison]) -> Value {
                             })
                         })
                         .collect();
-                    json!({ "kind": d.kind.as_str(), "key": d.key, "columns": columns })
+                    let (table, key_column) = d
+                        .table
+                        .as_ref()
+                        .map_or((&c.table, &c.key_column), |(t, k)| (t, k));
+                    json!({
+                        "kind": d.kind.as_str(),
+                        "table": table,
+                        "keyColumn": key_column,
+                        "key": d.key,
+                        "columns": columns,
+                    })
                 })
                 .collect();
             json!({
@@ -235,9 +245,13 @@ fn projections_text(comparisons: &[ProjectionComparison]) -> String {
                     .collect::<Vec<_>>()
                     .join("; "),
             };
+            let (table, key_column) = d
+                .table
+                .as_ref()
+                .map_or((&c.table, &c.key_column), |(t, k)| (t, k));
             text.push_str(&format!(
-                "{} {} {}={}: {what}\n",
-                d.kind, c.table, c.key_column, d.key
+                "{} {table} {key_column}={}: {what}\n",
+                d.kind, d.key
             ));
         }
         if c.differences_omitted > 0 {
@@ -401,6 +415,7 @@ mod projection_report_tests {
                 live: json!("EMPLOYED"),
                 rebuilt: json!("SENSITISED"),
             }],
+            table: None,
         }]);
         let text = projections_text(std::slice::from_ref(&edited));
         assert!(text.starts_with("FAILED: projection beneficiaries (beneficiary_state)"));
@@ -423,5 +438,29 @@ mod projection_report_tests {
             failed.contains("projection beneficiaries differs"),
             "{failed}"
         );
+    }
+
+    #[test]
+    fn a_difference_in_another_table_of_the_projection_names_that_table() {
+        let edited = comparison(vec![RowDifference {
+            kind: DifferenceKind::Missing,
+            key: "AMUDDU, false, 2025-03-01".into(),
+            columns: Vec::new(),
+            table: Some((
+                "milestone_counts".into(),
+                "programme_code, by_cell, on_date".into(),
+            )),
+        }]);
+        let text = projections_text(std::slice::from_ref(&edited));
+        assert!(
+            text.contains(
+                "MISSING milestone_counts programme_code, by_cell, on_date=AMUDDU, false, \
+                 2025-03-01"
+            ),
+            "{text}"
+        );
+        let value = projections_json(std::slice::from_ref(&edited));
+        assert_eq!(value[0]["differences"][0]["table"], "milestone_counts");
+        assert_eq!(value[0]["table"], "beneficiary_state");
     }
 }
