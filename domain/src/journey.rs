@@ -82,6 +82,25 @@ pub struct Milestones {
     pub followed_up: Option<NaiveDate>,
 }
 
+impl Milestones {
+    /// Every milestone's date, in the order above (identified … followed up): the order in
+    /// which the projections store them.
+    pub fn in_order(&self) -> [Option<NaiveDate>; 10] {
+        [
+            self.identified,
+            self.sensitised,
+            self.enrolled,
+            self.attended_all_workshops,
+            self.completed_training,
+            self.incubated,
+            self.business_launched,
+            self.employed,
+            self.inserted,
+            self.followed_up,
+        ]
+    }
+}
+
 /// The events that a `Retracted` among `records` names: void for indicators.
 ///
 /// Only the given records count: `retracted_by` is ignored, so that a caller can pass what was

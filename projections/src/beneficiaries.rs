@@ -187,18 +187,7 @@ impl CopyRow for BeneficiaryRow {
         out.text_array(self.referred_to.iter().map(String::as_str));
         out.display(self.version);
         out.display(self.events_applied);
-        for date in [
-            m.identified,
-            m.sensitised,
-            m.enrolled,
-            m.attended_all_workshops,
-            m.completed_training,
-            m.incubated,
-            m.business_launched,
-            m.employed,
-            m.inserted,
-            m.followed_up,
-        ] {
+        for date in m.in_order() {
             out.opt_display(date);
         }
         let mut dates = String::from("{");

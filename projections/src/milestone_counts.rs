@@ -130,18 +130,7 @@ impl Counted {
                 identification.nationality.clone(),
                 identification.legal_status.to_owned(),
             ],
-            milestones: [
-                m.identified,
-                m.sensitised,
-                m.enrolled,
-                m.attended_all_workshops,
-                m.completed_training,
-                m.incubated,
-                m.business_launched,
-                m.employed,
-                m.inserted,
-                m.followed_up,
-            ],
+            milestones: m.in_order(),
             follow_ups: row.follow_ups.clone(),
         })
     }
