@@ -3,9 +3,10 @@
 //! `MASAR_BENCH_VERIFY_EVENTS` events (default 1,000,000), against the baseline of streaming
 //! the same rows out of PostgreSQL in the same order, each column read, doing nothing else.
 //!
-//! (c) times the seal check alone when it reads the heads itself (the latest seal's heads
-//! recomputed from the events, every sealed head looked up); (b) computes the heads during its
-//! own read of the log when the database's collation allows, as the test cluster's (`C`) does.
+//! (b) reads the log in as many ranges of streams at once as `masar verify` does on this
+//! machine ([`default_readers`]), (d) in one; both compare the heads at the latest seal with
+//! those stored during their read. (c) times the seal check alone when it reads the heads
+//! itself (the latest seal's heads recomputed from the events, every sealed head looked up).
 //!
 //! Run with `cargo bench -p masar --bench verify`. The log (streams of ten events each,
 //! interleaved as real journeys are) is written with COPY, its hashes computed here by the
@@ -20,7 +21,7 @@ use masar_projections::copy::CopyWriter;
 use masar_projections::event_log::{self, StoredEvent};
 use masar_projections::seal::{self, SealOutcome, SigningKey};
 use masar_projections::testing::fresh_database;
-use masar_projections::verify::verify_log;
+use masar_projections::verify::{default_readers, verify_log_with};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -61,23 +62,30 @@ async fn main() {
 
     let mut baseline = Vec::new();
     let mut verify = Vec::new();
+    let mut one_range = Vec::new();
     let mut seal_check = Vec::new();
     for run in 1..=RUNS {
         let (count, seconds) = stream_rows(&db.pool).await;
         baseline.push(count as f64 / seconds);
         println!("run {run}: (a) stream: {count} rows in {seconds:.2} s");
-        let started = Instant::now();
-        let report = verify_log(&db.pool, Some(&key.verifying_key()), &|_| {})
-            .await
-            .unwrap();
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(report.ok(), "{:?}", report.problems.first());
-        assert_eq!(report.latest_seal.as_ref(), Some(&sealed));
-        verify.push(report.events_checked as f64 / seconds);
-        println!(
-            "run {run}: (b) verify: {} events in {} streams, seal checked, in {seconds:.2} s",
-            report.events_checked, report.streams_checked
-        );
+        for (readers, rates, label) in [
+            (default_readers(&db.pool), &mut verify, "b"),
+            (1, &mut one_range, "d"),
+        ] {
+            let started = Instant::now();
+            let report = verify_log_with(&db.pool, Some(&key.verifying_key()), readers, &|_| {})
+                .await
+                .unwrap();
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(report.ok(), "{:?}", report.problems.first());
+            assert_eq!(report.latest_seal.as_ref(), Some(&sealed));
+            rates.push(report.events_checked as f64 / seconds);
+            println!(
+                "run {run}: ({label}) verify in {readers} range(s): {} events in {} streams, \
+                 seal checked, in {seconds:.2} s",
+                report.events_checked, report.streams_checked
+            );
+        }
         let started = Instant::now();
         let mut tx = db.pool.begin().await.unwrap();
         let check = seal::check(&mut tx, Some(&key.verifying_key()), None)
@@ -90,12 +98,20 @@ async fn main() {
         println!("run {run}: (c) of which the seal check alone: {seconds:.2} s");
     }
     let best = |rates: &[f64]| rates.iter().copied().fold(0.0, f64::max);
-    let (a, b) = (best(&baseline), best(&verify));
+    let (a, b, d) = (best(&baseline), best(&verify), best(&one_range));
     println!();
     let c = seal_check.iter().copied().fold(f64::INFINITY, f64::min);
-    println!("| (a) stream events/s | (b) verify events/s | b/a | (c) seal check s |");
-    println!("|---|---|---|---|");
-    println!("| {a:.0} | {b:.0} | {:.2} | {c:.2} |", b / a);
+    println!(
+        "| (a) stream events/s | (b) verify events/s, {} range(s) | b/a | (d) verify events/s, \
+         one range | d/a | (c) seal check s |",
+        default_readers(&db.pool)
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {a:.0} | {b:.0} | {:.2} | {d:.0} | {:.2} | {c:.2} |",
+        b / a,
+        d / a
+    );
 }
 
 /// Streams every row in the order verification reads them, reading each column (the JSON

@@ -16,10 +16,12 @@ use masar::notices::NoticeHub;
 use masar::write::WriteSide;
 use masar_domain::ids::BeneficiaryId;
 use masar_domain::values::Role;
-use masar_projections::seal::{self, Seal, SealOutcome, SigningKey};
+use masar_projections::seal::{self, Seal, SealOutcome, SigningKey, VerifyingKey};
 use masar_projections::testing::{fresh_database, TestDatabase};
-use masar_projections::verify::{verify_log, IntegrityReport, ProblemKind};
-use sqlx::PgPool;
+use masar_projections::verify::{
+    stream_ranges, verify_log, verify_log_with, IntegrityReport, ProblemKind,
+};
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 /// A log with the set-up streams and two beneficiaries of four events each; returns the
@@ -59,7 +61,19 @@ async fn tamper(pool: &PgPool, statements: &[&str]) {
 }
 
 async fn verify(pool: &PgPool) -> IntegrityReport {
-    verify_log(pool, None, &|_| {}).await.unwrap()
+    verify_in_one_and_in_several_ranges(pool, None).await
+}
+
+/// The report of a read of the whole log in one range, checked to be the same as that of a read
+/// in three ranges of streams at once.
+async fn verify_in_one_and_in_several_ranges(
+    pool: &PgPool,
+    trusted: Option<&VerifyingKey>,
+) -> IntegrityReport {
+    let whole = verify_log_with(pool, trusted, 1, &|_| {}).await.unwrap();
+    let in_ranges = verify_log_with(pool, trusted, 3, &|_| {}).await.unwrap();
+    assert_eq!(in_ranges, whole);
+    whole
 }
 
 /// The problems as (stream, sequence, kind), checking that each names a Beneficiary stream.
@@ -103,6 +117,34 @@ async fn a_clean_log_verifies_and_progress_reaches_the_total() {
     assert_eq!(report.head, head);
     assert_eq!(last.load(Ordering::SeqCst), events as u64);
     assert_eq!(total.load(Ordering::SeqCst), events as u64);
+
+    // Read in ranges, the log is split at streams' starts, into ranges that follow each other.
+    let mut connection = db.pool.acquire().await.unwrap();
+    let ranges = stream_ranges(&mut connection, 3).await.unwrap();
+    assert!((2..=3).contains(&ranges.len()), "{ranges:?}");
+    assert_eq!(
+        (&ranges[0].from, &ranges[ranges.len() - 1].to),
+        (&None, &None)
+    );
+    for pair in ranges.windows(2) {
+        assert!(
+            pair[0].to.is_some() && pair[0].to == pair[1].from,
+            "{ranges:?}"
+        );
+    }
+    let mut counted = 0;
+    for range in &ranges {
+        let sql = format!("SELECT count(*) FROM events WHERE {}", range.condition(1));
+        let count: i64 = range
+            .bind(sqlx::query(&sql))
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap()
+            .get(0);
+        assert!(count > 0, "{range:?}");
+        counted += count;
+    }
+    assert_eq!(counted, events);
 }
 
 #[tokio::test]
@@ -264,9 +306,7 @@ async fn seal_now(pool: &PgPool) -> Seal {
 }
 
 async fn verify_trusting(pool: &PgPool) -> IntegrityReport {
-    verify_log(pool, Some(&seal_key().verifying_key()), &|_| {})
-        .await
-        .unwrap()
+    verify_in_one_and_in_several_ranges(pool, Some(&seal_key().verifying_key())).await
 }
 
 /// The problems located in a stream, as (stream, sequence, kind); and the kinds of the
@@ -679,4 +719,54 @@ async fn a_seal_waits_for_a_transaction_writing_events_and_covers_its_events() {
     assert!(sealed.position >= position);
     let report = verify_trusting(&db.pool).await;
     assert!(report.ok(), "{:?}", report.problems);
+}
+
+/// Whether each range's heads at `sealed`, read from the events, are those stored for it.
+async fn heads_as_stored_by_range(pool: &PgPool, sealed: &Seal) -> Vec<bool> {
+    let mut connection = pool.acquire().await.unwrap();
+    let mut found = Vec::new();
+    for range in stream_ranges(&mut connection, 3).await.unwrap() {
+        let sql = format!(
+            "SELECT aggregate_type, aggregate_id, sequence, global_position, hash FROM events \
+             WHERE {} ORDER BY aggregate_type, aggregate_id, sequence",
+            range.condition(1)
+        );
+        let rows = range
+            .bind(sqlx::query(&sql))
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+        let mut heads = seal::HeadsAtSeal::new(sealed.position);
+        for row in &rows {
+            heads.see(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        }
+        let stored = seal::stored_heads_digest_in(&mut connection, sealed, &range)
+            .await
+            .unwrap();
+        found.push(heads.finish() == stored);
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_heads_read_range_by_range_are_those_stored_until_a_stream_is_rewritten() {
+    let (db, write, target, _) = world().await;
+    let sealed = seal_now(&db.pool).await;
+    // Events after the seal's position do not change the heads at it.
+    record(&write, target, 9, sensitised("logement")).await;
+    let clean = heads_as_stored_by_range(&db.pool, &sealed).await;
+    assert!(
+        clean.len() >= 2 && clean.iter().all(|same| *same),
+        "{clean:?}"
+    );
+
+    let statements = rewrite(target, 3, 5);
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    tamper(&db.pool, &statements).await;
+    let rewritten = heads_as_stored_by_range(&db.pool, &sealed).await;
+    assert_eq!(
+        rewritten.iter().filter(|same| !**same).count(),
+        1,
+        "{rewritten:?}"
+    );
 }

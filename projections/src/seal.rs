@@ -13,7 +13,7 @@ use sqlx::{Acquire, PgConnection, PgPool, Row};
 
 use crate::event_log::canonical_json;
 use crate::feed;
-use crate::verify::{IntegrityProblem, ProblemKind};
+use crate::verify::{IntegrityProblem, ProblemKind, StreamRange};
 
 /// Version of the seal text, its first line's second element.
 pub const SEAL_FORMAT_VERSION: i64 = 1;
@@ -522,14 +522,14 @@ fn log_problem(kind: ProblemKind, detail: String) -> IntegrityProblem {
 /// latest seal's digest recomputed from the events themselves, with any event at or below its
 /// position that it does not cover.
 ///
-/// `scanned` is what the caller's own read of the whole log found, if it computed the heads
-/// (reading in the seal text's order, as [`HeadsAtSeal`] does): when their digest equals the
-/// seal's, the events are not read again, and when the chains were intact too and the stored
-/// heads give the signed digest, the sealed heads are not looked up one by one.
+/// `scanned` is what the caller's own read of the whole log found, if it compared the heads
+/// with those stored ([`Scanned`]): when they are the same and the stored heads give the signed
+/// digest, the events are not read again, and when the chains were intact too, the sealed
+/// heads are not looked up one by one.
 pub async fn check(
     connection: &mut PgConnection,
     trusted: Option<&VerifyingKey>,
-    scanned: Option<Scanned<'_>>,
+    scanned: Option<Scanned>,
 ) -> Result<SealCheck, sqlx::Error> {
     let seals = all(&mut *connection).await?;
     let mut check = SealCheck {
@@ -577,16 +577,16 @@ pub async fn check(
             .extend(sealed_head_problems(&mut *connection).await?);
         return Ok(check);
     };
-    let matched = scanned.filter(|scanned| scanned.digest == latest.digest);
-    let stored = match matched {
-        Some(_) => Some(stored_heads_digest(&mut *connection, &latest).await?),
-        None => None,
+    // When the events' heads are those stored and the stored heads give the signed digest,
+    // the events' heads are exactly those signed.
+    let as_stored = scanned.filter(|scanned| scanned.heads_as_stored);
+    let signed = match as_stored {
+        Some(_) => stored_heads_digest(&mut *connection, &latest).await? == latest.digest,
+        None => false,
     };
-    // When the events' heads are exactly those signed, their chains intact and the stored
-    // heads those signed too, every earlier sealed head is an ancestor of a signed head with
-    // the hash it had when that seal was made: there is nothing to locate.
-    let nothing_to_locate = matched.is_some_and(|scanned| scanned.chains_intact)
-        && stored.as_deref() == Some(latest.digest.as_str());
+    // When, besides, the chains are intact, every earlier sealed head is an ancestor of a
+    // signed head with the hash it had when that seal was made: there is nothing to locate.
+    let nothing_to_locate = signed && as_stored.is_some_and(|scanned| scanned.chains_intact);
     if !nothing_to_locate {
         check
             .problems
@@ -605,11 +605,7 @@ pub async fn check(
             ),
         ));
     }
-    if let Some(stored) = stored {
-        // The events' heads are exactly those signed: only the stored heads remain to check.
-        if stored != latest.digest {
-            check.problems.push(stored_heads_altered(&latest));
-        }
+    if signed {
         return Ok(check);
     }
     let mut from_events = SealDigest::new(latest.position);
@@ -717,21 +713,52 @@ async fn stored_heads_digest(
 
 /// What a read of the whole log found that the seal check can use.
 #[derive(Debug, Clone, Copy)]
-pub struct Scanned<'a> {
-    /// The digest of every stream's head at the latest seal's position ([`HeadsAtSeal`]).
-    pub digest: &'a str,
+pub struct Scanned {
+    /// Whether every stream's head at the latest seal's position, as the read found it, is
+    /// exactly the head stored for that seal (compared range by range, [`HeadsAtSeal`] against
+    /// [`stored_heads_digest_in`]).
+    pub heads_as_stored: bool,
     /// Whether every stream's chain verified.
     pub chains_intact: bool,
 }
 
-/// Follows a read of the whole log in `(aggregate_type, aggregate_id, sequence)` order and
-/// computes the digest of every stream's head at a seal's position on the way, provided the
-/// streams come in the seal text's order (UTF-8 bytes), as they do on a database whose
-/// collation is `C`; otherwise it gives up, and the seal check reads the heads itself.
+/// The digest of the heads stored for `seal` among the streams of `range`, taken in the
+/// database's order of streams, as [`HeadsAtSeal`] takes them from a read of the same range:
+/// the two are equal exactly when the range's heads are those stored.
+pub async fn stored_heads_digest_in(
+    connection: &mut PgConnection,
+    seal: &Seal,
+    range: &StreamRange,
+) -> Result<String, sqlx::Error> {
+    let sql = format!(
+        "SELECT DISTINCT ON (aggregate_type, aggregate_id) \
+                aggregate_type, aggregate_id, sequence, hash \
+         FROM seal_heads WHERE seal_id <= $1 AND {} \
+         ORDER BY aggregate_type, aggregate_id, seal_id DESC",
+        range.condition(2)
+    );
+    let mut digest = SealDigest::new(seal.position);
+    let mut rows = range
+        .bind(sqlx::query(&sql).bind(seal.seal_id))
+        .fetch(&mut *connection);
+    while let Some(row) = rows.try_next().await? {
+        let aggregate_type: &str = row.try_get(0)?;
+        let aggregate_id: &str = row.try_get(1)?;
+        let sequence: i64 = row.try_get(2)?;
+        let hash: &str = row.try_get(3)?;
+        digest.push(aggregate_type, aggregate_id, sequence, hash);
+    }
+    Ok(hex::encode(digest.finish()))
+}
+
+/// Follows a read of streams in `(aggregate_type, aggregate_id, sequence)` order and computes,
+/// on the way, the digest of every stream's head at a seal's position, in the order the
+/// streams came: compared with [`stored_heads_digest_in`] for the same range, it tells whether
+/// the heads are those stored without keeping them.
 #[derive(Debug)]
 pub struct HeadsAtSeal {
     position: i64,
-    digest: Option<SealDigest>,
+    digest: SealDigest,
     stream: Option<(String, String)>,
     head: Option<(i64, String)>,
 }
@@ -741,7 +768,7 @@ impl HeadsAtSeal {
     pub fn new(position: i64) -> HeadsAtSeal {
         HeadsAtSeal {
             position,
-            digest: Some(SealDigest::new(position)),
+            digest: SealDigest::new(position),
             stream: None,
             head: None,
         }
@@ -756,25 +783,21 @@ impl HeadsAtSeal {
         global_position: i64,
         hash: &str,
     ) {
-        let Some(digest) = self.digest.as_mut() else {
-            return;
-        };
         let same = self
             .stream
             .as_ref()
             .is_some_and(|(t, i)| t == aggregate_type && i == aggregate_id);
         if !same {
-            if let (Some((t, i)), Some((sequence, hash))) = (&self.stream, self.head.take()) {
-                digest.push(t, i, sequence, &hash);
+            self.push_head();
+            match self.stream.as_mut() {
+                Some((t, i)) => {
+                    t.clear();
+                    t.push_str(aggregate_type);
+                    i.clear();
+                    i.push_str(aggregate_id);
+                }
+                None => self.stream = Some((aggregate_type.to_owned(), aggregate_id.to_owned())),
             }
-            let in_order = self.stream.as_ref().is_none_or(|(t, i)| {
-                (t.as_bytes(), i.as_bytes()) < (aggregate_type.as_bytes(), aggregate_id.as_bytes())
-            });
-            if !in_order {
-                self.digest = None;
-                return;
-            }
-            self.stream = Some((aggregate_type.to_owned(), aggregate_id.to_owned()));
         }
         if global_position <= self.position {
             match self.head.as_mut() {
@@ -788,13 +811,16 @@ impl HeadsAtSeal {
         }
     }
 
-    /// The digest, if the streams came in the seal text's order.
-    pub fn finish(mut self) -> Option<String> {
-        let mut digest = self.digest.take()?;
+    fn push_head(&mut self) {
         if let (Some((t, i)), Some((sequence, hash))) = (&self.stream, self.head.take()) {
-            digest.push(t, i, sequence, &hash);
+            self.digest.push(t, i, sequence, &hash);
         }
-        Some(hex::encode(digest.finish()))
+    }
+
+    /// The digest of the heads seen, in lower-case hex.
+    pub fn finish(mut self) -> String {
+        self.push_head();
+        hex::encode(self.digest.finish())
     }
 }
 
@@ -858,12 +884,7 @@ mod tests {
         expected.push("Beneficiary", "a", 1, "a1");
         expected.push("Beneficiary", "c", 2, "c2");
         expected.push("Programme", "P", 1, "p1");
-        assert_eq!(heads.finish(), Some(hex::encode(expected.finish())));
-
-        let mut unordered = HeadsAtSeal::new(10);
-        unordered.see("Beneficiary", "b", 1, 1, "b1");
-        unordered.see("Beneficiary", "a", 1, 2, "a1");
-        assert_eq!(unordered.finish(), None);
+        assert_eq!(heads.finish(), hex::encode(expected.finish()));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::event_log::{self, ChainProblem, StoredEvent};
 use crate::seal::{self, Seal, VerifyingKey};
@@ -410,17 +410,226 @@ pub fn describe(problem: &ChainProblem, event: &Link<'_>) -> IntegrityProblem {
     }
 }
 
+/// A range of streams by `(aggregate_type, aggregate_id)`, in the database's order: from
+/// `from` (included) to `to` (excluded), each end open when `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamRange {
+    /// The first stream of the range, if bounded below.
+    pub from: Option<(String, String)>,
+    /// The first stream after the range, if bounded above.
+    pub to: Option<(String, String)>,
+}
+
+impl StreamRange {
+    /// The SQL condition selecting the range's rows of a table with `aggregate_type` and
+    /// `aggregate_id` columns, its bounds being parameters from `$first` on (see
+    /// [`StreamRange::bind`]).
+    pub fn condition(&self, first: usize) -> String {
+        let mut parts = Vec::new();
+        let mut next = first;
+        for (bound, operator) in [(&self.from, ">="), (&self.to, "<")] {
+            if bound.is_some() {
+                parts.push(format!(
+                    "(aggregate_type, aggregate_id) {operator} (${next}, ${})",
+                    next + 1
+                ));
+                next += 2;
+            }
+        }
+        if parts.is_empty() {
+            "true".to_owned()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+
+    /// Binds the bounds of [`StreamRange::condition`], after the query's earlier parameters.
+    pub fn bind<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        for (aggregate_type, aggregate_id) in self.from.iter().chain(&self.to) {
+            query = query
+                .bind(aggregate_type.as_str())
+                .bind(aggregate_id.as_str());
+        }
+        query
+    }
+}
+
+/// Pages of `events` sampled to split the log into ranges: a few thousand events, enough for
+/// ranges of about equal size.
+const SAMPLED_PAGES: f64 = 200.0;
+
+/// Splits the streams into at most `parts` ranges of about equal numbers of events, in order,
+/// from a sample of the table's pages. Any split is correct; only the balance depends on the
+/// sample.
+pub async fn stream_ranges(
+    connection: &mut PgConnection,
+    parts: usize,
+) -> Result<Vec<StreamRange>, sqlx::Error> {
+    if parts <= 1 {
+        return Ok(vec![StreamRange::default()]);
+    }
+    let pages: i64 = sqlx::query_scalar(
+        "SELECT (pg_relation_size('events') / current_setting('block_size')::bigint)::bigint",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    let percent = (100.0 * SAMPLED_PAGES / pages.max(1) as f64).min(100.0);
+    let parts = i32::try_from(parts).unwrap_or(i32::MAX);
+    let boundaries: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT DISTINCT ON (part) aggregate_type, aggregate_id FROM ( \
+             SELECT aggregate_type, aggregate_id, \
+                    ntile($1) OVER (ORDER BY aggregate_type, aggregate_id) AS part \
+             FROM events TABLESAMPLE SYSTEM ({percent})) AS sample \
+         WHERE part > 1 ORDER BY part, aggregate_type, aggregate_id"
+    ))
+    .bind(parts)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut ranges = vec![StreamRange::default()];
+    for boundary in boundaries {
+        let Some(last) = ranges.last_mut() else { break };
+        if last.from.as_ref() == Some(&boundary) {
+            continue;
+        }
+        last.to = Some(boundary.clone());
+        ranges.push(StreamRange {
+            from: Some(boundary),
+            to: None,
+        });
+    }
+    Ok(ranges)
+}
+
+/// How many ranges of the log are read at once, each on its own connection: one per core, but
+/// at most half the pool's connections (the rest serve the application meanwhile) and at most
+/// four.
+pub fn default_readers(pool: &PgPool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let connections = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
+    cores.min(connections / 2).clamp(1, 4)
+}
+
+/// What checking one range found.
+#[derive(Debug, Default)]
+struct RangeCheck {
+    problems: Vec<IntegrityProblem>,
+    problems_omitted: u64,
+    streams: u64,
+    events: u64,
+    /// The digest of the range's heads at the latest seal ([`seal::HeadsAtSeal`]).
+    heads: Option<String>,
+}
+
+/// Reads one range's rows in stream order, in batches, into `sender`; then, when there is a
+/// seal, the digest of the heads stored for it in the range. Gives the transaction back.
+async fn read_range(
+    mut tx: Transaction<'static, Postgres>,
+    range: StreamRange,
+    latest: Option<Seal>,
+    sender: tokio::sync::mpsc::Sender<Vec<PgRow>>,
+) -> Result<(Transaction<'static, Postgres>, Option<String>), sqlx::Error> {
+    let sql = format!(
+        "SELECT {VERIFY_COLUMNS} FROM events WHERE {} \
+         ORDER BY aggregate_type, aggregate_id, sequence",
+        range.condition(1)
+    );
+    {
+        let mut rows = range
+            .bind(sqlx::query(&sql))
+            .fetch(&mut *tx)
+            .try_chunks(HASH_BATCH);
+        while let Some(batch) = rows.try_next().await.map_err(|error| error.1)? {
+            if sender.send(batch).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let stored = match &latest {
+        Some(latest) => Some(seal::stored_heads_digest_in(&mut tx, latest, &range).await?),
+        None => None,
+    };
+    Ok((tx, stored))
+}
+
+/// Hashes the batches of one range as they come, several at a time on blocking threads, and
+/// checks the chains in order.
+async fn check_range(
+    receiver: tokio::sync::mpsc::Receiver<Vec<PgRow>>,
+    latest: Option<&Seal>,
+    hashing: usize,
+    checked: &(dyn Fn(u64) + Send + Sync),
+) -> Result<RangeCheck, sqlx::Error> {
+    let mut outcome = RangeCheck::default();
+    let mut checker = ChainChecker::new();
+    let mut heads = latest.map(|s| seal::HeadsAtSeal::new(s.position));
+    let queued = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|batch| (batch, receiver))
+    });
+    let batches = queued
+        .map(|rows| {
+            tokio::task::spawn_blocking(move || hash_batch(rows)).map(|joined| {
+                joined.map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
+            })
+        })
+        .buffered(hashing);
+    let mut batches = std::pin::pin!(batches);
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        for hashed in &batch.events {
+            let event = batch.link(hashed);
+            if let Some(heads) = heads.as_mut() {
+                heads.see(
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.sequence,
+                    hashed.global_position,
+                    event.hash,
+                );
+            }
+            for problem in checker.check_link(&event) {
+                if outcome.problems.len() < MAX_LISTED_PROBLEMS {
+                    outcome.problems.push(describe(&problem, &event));
+                } else {
+                    outcome.problems_omitted += 1;
+                }
+            }
+        }
+        checked(batch.events.len() as u64);
+    }
+    outcome.streams = checker.streams();
+    outcome.events = checker.events();
+    outcome.heads = heads.map(seal::HeadsAtSeal::finish);
+    Ok(outcome)
+}
+
 /// Recomputes every stream's hash chain from the stored rows and checks the seals (see
 /// [`seal::check`]; `trusted` is the seal key trusted independently of the database, if
-/// known), and reports each problem with its stream and sequence.
-///
-/// The log is read in one read-only, repeatable-read transaction (so the count, the head, the
-/// rows and the seals agree even while writers append) as a single ordered stream: only the
-/// current stream's previous event is kept. `progress` is called after every batch of a
-/// thousand events (with an estimated total) and at the end (with the exact one).
+/// known), and reports each problem with its stream and sequence. Reads the log in
+/// [`default_readers`] ranges at once (see [`verify_log_with`]).
 pub async fn verify_log(
     pool: &PgPool,
     trusted: Option<&VerifyingKey>,
+    progress: &(dyn Fn(VerifyProgress) + Send + Sync),
+) -> Result<IntegrityReport, sqlx::Error> {
+    verify_log_with(pool, trusted, default_readers(pool), progress).await
+}
+
+/// [`verify_log`], reading the log in at most `readers` ranges of streams at once.
+///
+/// The log is read in one read-only, repeatable-read snapshot (so the count, the head, the
+/// rows and the seals agree even while writers append), shared by every reader's transaction
+/// (`pg_export_snapshot`). Each range is read as a single ordered stream: only the current
+/// stream's previous event is kept, so memory stays constant whatever the size of the log.
+/// `progress` is called after every batch of a thousand events (with an estimated total) and
+/// at the end (with the exact one).
+pub async fn verify_log_with(
+    pool: &PgPool,
+    trusted: Option<&VerifyingKey>,
+    readers: usize,
     progress: &(dyn Fn(VerifyProgress) + Send + Sync),
 ) -> Result<IntegrityReport, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -430,88 +639,101 @@ pub async fn verify_log(
     // The planner's estimate of the number of rows: counting them exactly would read the
     // whole table once more. Progress ends at the exact count.
     let (total, head): (i64, i64) = sqlx::query_as(
-        "SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass), 0)            ::bigint, (SELECT coalesce(max(global_position), 0)::bigint FROM events)",
+        "SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass), 0)\
+             ::bigint, (SELECT coalesce(max(global_position), 0)::bigint FROM events)",
     )
     .fetch_one(&mut *tx)
     .await?;
     let total = u64::try_from(total).unwrap_or(0);
     progress(VerifyProgress { checked: 0, total });
+    let latest = seal::latest(&mut tx).await?;
+    let ranges = stream_ranges(&mut tx, readers).await?;
+
+    // Every other range is read in a transaction of its own on the same snapshot.
+    let mut transactions = vec![tx];
+    if ranges.len() > 1 {
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut *transactions[0])
+            .await?;
+        if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(sqlx::Error::Protocol(format!(
+                "unexpected snapshot identifier {snapshot:?}"
+            )));
+        }
+        for _ in 1..ranges.len() {
+            let mut other = pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *other)
+                .await?;
+            sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                .execute(&mut *other)
+                .await?;
+            transactions.push(other);
+        }
+    }
+
+    // Each range: one task reads rows as fast as PostgreSQL sends them into a queue; this task
+    // hashes the batches on blocking threads and checks the chains in order. Neither waits for
+    // the other except when the queue is full or empty.
+    let checked = std::sync::atomic::AtomicU64::new(0);
+    let count = |events: u64| {
+        let checked = checked.fetch_add(events, std::sync::atomic::Ordering::Relaxed) + events;
+        progress(VerifyProgress {
+            checked,
+            total: total.max(checked),
+        });
+    };
+    let hashing = hashing_threads().div_ceil(ranges.len());
+    let mut reads = Vec::with_capacity(ranges.len());
+    let mut checks = Vec::with_capacity(ranges.len());
+    for (tx, range) in transactions.into_iter().zip(ranges) {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<PgRow>>(READ_AHEAD);
+        reads.push(tokio::spawn(read_range(tx, range, latest.clone(), sender)));
+        checks.push(check_range(receiver, latest.as_ref(), hashing, &count));
+    }
+    let checked_ranges = futures::future::join_all(checks).await;
+    let mut transactions = Vec::with_capacity(reads.len());
+    let mut stored_heads = Vec::with_capacity(reads.len());
+    for read in reads {
+        let (tx, stored) = read
+            .await
+            .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))??;
+        transactions.push(tx);
+        stored_heads.push(stored);
+    }
 
     let mut report = IntegrityReport {
         head,
         ..IntegrityReport::default()
     };
-    let mut checker = ChainChecker::new();
-    let latest = seal::latest(&mut tx).await?;
-    let mut heads = latest.as_ref().map(|s| seal::HeadsAtSeal::new(s.position));
-    {
-        let sql = format!(
-            "SELECT {VERIFY_COLUMNS} FROM events ORDER BY aggregate_type, aggregate_id, sequence"
-        );
-        // One side reads the rows as fast as PostgreSQL sends them, in batches, into a queue;
-        // the other hashes the batches on blocking threads, several at a time, and checks the
-        // chain in order. Both run on this task: neither waits for the other except when the
-        // queue is full or empty.
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<PgRow>>(READ_AHEAD);
-        let read = async move {
-            let mut rows = sqlx::query(&sql).fetch(&mut *tx).try_chunks(HASH_BATCH);
-            while let Some(batch) = rows.try_next().await.map_err(|error| error.1)? {
-                if sender.send(batch).await.is_err() {
-                    break;
-                }
+    let mut heads_as_stored = true;
+    for (range, stored) in checked_ranges.into_iter().zip(stored_heads) {
+        let range = range?;
+        report.events_checked += range.events;
+        report.streams_checked += range.streams;
+        heads_as_stored &= range.heads.is_some() && range.heads == stored;
+        for problem in range.problems {
+            if report.problems.len() < MAX_LISTED_PROBLEMS {
+                report.problems.push(problem);
+            } else {
+                report.problems_omitted += 1;
             }
-            drop(rows);
-            Ok::<_, sqlx::Error>(tx)
-        };
-        let check = async {
-            let queued = futures::stream::unfold(receiver, |mut receiver| async move {
-                receiver.recv().await.map(|batch| (batch, receiver))
-            });
-            let batches = queued
-                .map(|rows| {
-                    tokio::task::spawn_blocking(move || hash_batch(rows)).map(|joined| {
-                        joined.map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
-                    })
-                })
-                .buffered(hashing_threads());
-            let mut batches = std::pin::pin!(batches);
-            while let Some(batch) = batches.next().await {
-                let batch = batch?;
-                for hashed in &batch.events {
-                    let event = batch.link(hashed);
-                    if let Some(heads) = heads.as_mut() {
-                        heads.see(
-                            event.aggregate_type,
-                            event.aggregate_id,
-                            event.sequence,
-                            hashed.global_position,
-                            event.hash,
-                        );
-                    }
-                    for problem in checker.check_link(&event) {
-                        if report.problems.len() < MAX_LISTED_PROBLEMS {
-                            report.problems.push(describe(&problem, &event));
-                        } else {
-                            report.problems_omitted += 1;
-                        }
-                    }
-                }
-                progress(VerifyProgress {
-                    checked: checker.events(),
-                    total: total.max(checker.events()),
-                });
-            }
-            Ok::<_, sqlx::Error>(())
-        };
-        let (read, checked) = futures::future::join(read, check).await;
-        checked?;
-        tx = read?;
+        }
+        report.problems_omitted += range.problems_omitted;
     }
-    let heads_digest = heads.and_then(seal::HeadsAtSeal::finish);
-    let scanned = heads_digest.as_deref().map(|digest| seal::Scanned {
-        digest,
+    let scanned = latest.as_ref().map(|_| seal::Scanned {
+        heads_as_stored,
         chains_intact: report.ok(),
     });
+    let mut transactions = transactions.into_iter();
+    let Some(mut tx) = transactions.next() else {
+        return Err(sqlx::Error::Protocol(
+            "no transaction left to check the seals".into(),
+        ));
+    };
+    for other in transactions {
+        other.commit().await?;
+    }
     let seals = seal::check(&mut tx, trusted, scanned).await?;
     tx.commit().await?;
     for problem in seals.problems {
@@ -524,11 +746,9 @@ pub async fn verify_log(
     report.latest_seal = seals.latest;
     report.seals_checked = seals.seals_checked;
     report.seal_key_trusted = seals.key_trusted;
-    report.events_checked = checker.events();
-    report.streams_checked = checker.streams();
     progress(VerifyProgress {
-        checked: checker.events(),
-        total: checker.events(),
+        checked: report.events_checked,
+        total: report.events_checked,
     });
     Ok(report)
 }
