@@ -770,3 +770,29 @@ async fn the_heads_read_range_by_range_are_those_stored_until_a_stream_is_rewrit
         "{rewritten:?}"
     );
 }
+
+#[tokio::test]
+async fn with_no_connection_free_for_a_second_range_the_log_is_verified_in_one() {
+    let (db, _write, target, _) = world().await;
+    tamper(
+        &db.pool,
+        &[&format!(
+            "DELETE FROM events WHERE aggregate_type = 'Beneficiary' \
+             AND aggregate_id = '{target}' AND sequence = 2"
+        )],
+    )
+    .await;
+    let expected = verify(&db.pool).await;
+    let small = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*db.pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let _busy = small.acquire().await.unwrap();
+    let report = verify_log_with(&small, None, 3, &|_| {}).await.unwrap();
+    assert_eq!(report, expected);
+    assert_eq!(
+        located(&report),
+        vec![on(target, 2, ProblemKind::SequenceGap)]
+    );
+}

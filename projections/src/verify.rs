@@ -512,6 +512,53 @@ pub fn default_readers(pool: &PgPool) -> usize {
     cores.min(connections / 2).clamp(1, 4)
 }
 
+/// How long verification waits for each further connection before reading in fewer ranges.
+const READER_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Up to `readers - 1` further read-only transactions on the snapshot of `tx` (exported with
+/// `pg_export_snapshot`): as many as the pool gives within [`READER_ACQUIRE_TIMEOUT`] each
+/// (verification then reads in fewer ranges).
+async fn readers_sharing_snapshot(
+    pool: &PgPool,
+    tx: &mut Transaction<'static, Postgres>,
+    readers: usize,
+) -> Result<Vec<Transaction<'static, Postgres>>, sqlx::Error> {
+    let mut others = Vec::new();
+    while others.len() + 1 < readers {
+        match tokio::time::timeout(READER_ACQUIRE_TIMEOUT, pool.begin()).await {
+            Ok(Ok(other)) => others.push(other),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "verifying with fewer connections");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!("no further connection free: verifying with fewer connections");
+                break;
+            }
+        }
+    }
+    if others.is_empty() {
+        return Ok(others);
+    }
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut **tx)
+        .await?;
+    if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(sqlx::Error::Protocol(format!(
+            "unexpected snapshot identifier {snapshot:?}"
+        )));
+    }
+    for other in &mut others {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut **other)
+            .await?;
+        sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            .execute(&mut **other)
+            .await?;
+    }
+    Ok(others)
+}
+
 /// What checking one range found.
 #[derive(Debug, Default)]
 struct RangeCheck {
@@ -647,30 +694,11 @@ pub async fn verify_log_with(
     let total = u64::try_from(total).unwrap_or(0);
     progress(VerifyProgress { checked: 0, total });
     let latest = seal::latest(&mut tx).await?;
-    let ranges = stream_ranges(&mut tx, readers).await?;
-
-    // Every other range is read in a transaction of its own on the same snapshot.
+    let others = readers_sharing_snapshot(pool, &mut tx, readers).await?;
+    let ranges = stream_ranges(&mut tx, others.len() + 1).await?;
     let mut transactions = vec![tx];
-    if ranges.len() > 1 {
-        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-            .fetch_one(&mut *transactions[0])
-            .await?;
-        if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(sqlx::Error::Protocol(format!(
-                "unexpected snapshot identifier {snapshot:?}"
-            )));
-        }
-        for _ in 1..ranges.len() {
-            let mut other = pool.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *other)
-                .await?;
-            sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
-                .execute(&mut *other)
-                .await?;
-            transactions.push(other);
-        }
-    }
+    transactions.extend(others);
+    transactions.truncate(ranges.len());
 
     // Each range: one task reads rows as fast as PostgreSQL sends them into a queue; this task
     // hashes the batches on blocking threads and checks the chains in order. Neither waits for
