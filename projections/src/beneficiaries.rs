@@ -46,8 +46,7 @@ pub const COLUMNS: &str = "beneficiary_id, programme_code, partner_code, sex, bi
     age_band, nationality, legal_status, region, city, identified_at, stage, active, consent, \
     personal_data_erased, referred_to, version, events_applied, identified_on, sensitised_on, \
     enrolled_on, attended_all_on, completed_on, incubated_on, business_launched_on, \
-    employed_on, inserted_on, followed_up_on, follow_up_dates, follow_up_improved, \
-    last_follow_up_on, last_follow_up_improved";
+    employed_on, inserted_on, followed_up_on, follow_up_dates, follow_up_improved";
 
 /// One row of `beneficiary_state`.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,9 +203,6 @@ impl CopyRow for BeneficiaryRow {
         improved.push('}');
         out.raw(&dates);
         out.raw(&improved);
-        let last = self.follow_ups.last();
-        out.opt_display(last.map(|(date, _)| *date));
-        out.boolean(last.is_some_and(|(_, better)| *better));
         out.end_row();
     }
 }
