@@ -691,22 +691,42 @@ async fn stored_heads_digest(
     connection: &mut PgConnection,
     seal: &Seal,
 ) -> Result<String, sqlx::Error> {
+    stored_heads_digest_of(connection, seal, &StreamRange::default(), true).await
+}
+
+/// The digest of the heads stored for `seal` among the streams of `range`, in the seal text's
+/// order (UTF-8 bytes) or in the database's order of streams.
+async fn stored_heads_digest_of(
+    connection: &mut PgConnection,
+    seal: &Seal,
+    range: &StreamRange,
+    seal_text_order: bool,
+) -> Result<String, sqlx::Error> {
+    let latest_per_stream = format!(
+        "SELECT DISTINCT ON (aggregate_type, aggregate_id) \
+                aggregate_type, aggregate_id, sequence, hash \
+         FROM seal_heads WHERE seal_id <= $1 AND {} \
+         ORDER BY aggregate_type, aggregate_id, seal_id DESC",
+        range.condition(2)
+    );
+    let sql = if seal_text_order {
+        format!(
+            "SELECT * FROM ({latest_per_stream}) AS sealed \
+             ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\""
+        )
+    } else {
+        latest_per_stream
+    };
     let mut digest = SealDigest::new(seal.position);
-    let mut rows = sqlx::query(
-        "SELECT * FROM (SELECT DISTINCT ON (aggregate_type, aggregate_id) \
-                  aggregate_type, aggregate_id, sequence, hash \
-                FROM seal_heads WHERE seal_id <= $1 \
-                ORDER BY aggregate_type, aggregate_id, seal_id DESC) AS sealed \
-         ORDER BY aggregate_type COLLATE \"C\", aggregate_id COLLATE \"C\"",
-    )
-    .bind(seal.seal_id)
-    .fetch(&mut *connection);
+    let mut rows = range
+        .bind(sqlx::query(&sql).bind(seal.seal_id))
+        .fetch(&mut *connection);
     while let Some(row) = rows.try_next().await? {
-        let aggregate_type: String = row.try_get("aggregate_type")?;
-        let aggregate_id: String = row.try_get("aggregate_id")?;
-        let sequence: i64 = row.try_get("sequence")?;
-        let hash: String = row.try_get("hash")?;
-        digest.push(&aggregate_type, &aggregate_id, sequence, &hash);
+        let aggregate_type: &str = row.try_get(0)?;
+        let aggregate_id: &str = row.try_get(1)?;
+        let sequence: i64 = row.try_get(2)?;
+        let hash: &str = row.try_get(3)?;
+        digest.push(aggregate_type, aggregate_id, sequence, hash);
     }
     Ok(hex::encode(digest.finish()))
 }
@@ -730,25 +750,7 @@ pub async fn stored_heads_digest_in(
     seal: &Seal,
     range: &StreamRange,
 ) -> Result<String, sqlx::Error> {
-    let sql = format!(
-        "SELECT DISTINCT ON (aggregate_type, aggregate_id) \
-                aggregate_type, aggregate_id, sequence, hash \
-         FROM seal_heads WHERE seal_id <= $1 AND {} \
-         ORDER BY aggregate_type, aggregate_id, seal_id DESC",
-        range.condition(2)
-    );
-    let mut digest = SealDigest::new(seal.position);
-    let mut rows = range
-        .bind(sqlx::query(&sql).bind(seal.seal_id))
-        .fetch(&mut *connection);
-    while let Some(row) = rows.try_next().await? {
-        let aggregate_type: &str = row.try_get(0)?;
-        let aggregate_id: &str = row.try_get(1)?;
-        let sequence: i64 = row.try_get(2)?;
-        let hash: &str = row.try_get(3)?;
-        digest.push(aggregate_type, aggregate_id, sequence, hash);
-    }
-    Ok(hex::encode(digest.finish()))
+    stored_heads_digest_of(connection, seal, range, false).await
 }
 
 /// Follows a read of streams in `(aggregate_type, aggregate_id, sequence)` order and computes,

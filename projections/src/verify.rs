@@ -32,6 +32,9 @@ fn hashing_threads() -> usize {
 const VERIFY_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
     event_type, event_version, payload::text, metadata::text, recorded_at, previous_hash, hash";
 
+/// Every transaction reading the log sees one snapshot and writes nothing.
+const READ_ONLY_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// A byte range of [`HashedBatch::text`].
 type Span = std::ops::Range<usize>;
 
@@ -232,6 +235,16 @@ impl IntegrityReport {
     /// Every problem found, listed or not.
     pub fn problem_count(&self) -> u64 {
         self.problems.len() as u64 + self.problems_omitted
+    }
+
+    /// Lists the problem `describe` gives, or only counts it once [`MAX_LISTED_PROBLEMS`] are
+    /// listed.
+    fn list(&mut self, describe: impl FnOnce() -> IntegrityProblem) {
+        if self.problems.len() < MAX_LISTED_PROBLEMS {
+            self.problems.push(describe());
+        } else {
+            self.problems_omitted += 1;
+        }
     }
 }
 
@@ -549,7 +562,7 @@ async fn readers_sharing_snapshot(
         )));
     }
     for other in &mut others {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        sqlx::query(READ_ONLY_SNAPSHOT)
             .execute(&mut **other)
             .await?;
         sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
@@ -562,10 +575,8 @@ async fn readers_sharing_snapshot(
 /// What checking one range found.
 #[derive(Debug, Default)]
 struct RangeCheck {
-    problems: Vec<IntegrityProblem>,
-    problems_omitted: u64,
-    streams: u64,
-    events: u64,
+    /// The range's problems, events and streams.
+    found: IntegrityReport,
     /// The digest of the range's heads at the latest seal ([`seal::HeadsAtSeal`]).
     heads: Option<String>,
 }
@@ -638,17 +649,13 @@ async fn check_range(
                 );
             }
             for problem in checker.check_link(&event) {
-                if outcome.problems.len() < MAX_LISTED_PROBLEMS {
-                    outcome.problems.push(describe(&problem, &event));
-                } else {
-                    outcome.problems_omitted += 1;
-                }
+                outcome.found.list(|| describe(&problem, &event));
             }
         }
         checked(batch.events.len() as u64);
     }
-    outcome.streams = checker.streams();
-    outcome.events = checker.events();
+    outcome.found.streams_checked = checker.streams();
+    outcome.found.events_checked = checker.events();
     outcome.heads = heads.map(seal::HeadsAtSeal::finish);
     Ok(outcome)
 }
@@ -680,9 +687,7 @@ pub async fn verify_log_with(
     progress: &(dyn Fn(VerifyProgress) + Send + Sync),
 ) -> Result<IntegrityReport, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(READ_ONLY_SNAPSHOT).execute(&mut *tx).await?;
     // The planner's estimate of the number of rows: counting them exactly would read the
     // whole table once more. Progress ends at the exact count.
     let (total, head): (i64, i64) = sqlx::query_as(
@@ -737,17 +742,13 @@ pub async fn verify_log_with(
     let mut heads_as_stored = true;
     for (range, stored) in checked_ranges.into_iter().zip(stored_heads) {
         let range = range?;
-        report.events_checked += range.events;
-        report.streams_checked += range.streams;
+        report.events_checked += range.found.events_checked;
+        report.streams_checked += range.found.streams_checked;
         heads_as_stored &= range.heads.is_some() && range.heads == stored;
-        for problem in range.problems {
-            if report.problems.len() < MAX_LISTED_PROBLEMS {
-                report.problems.push(problem);
-            } else {
-                report.problems_omitted += 1;
-            }
+        for problem in range.found.problems {
+            report.list(|| problem);
         }
-        report.problems_omitted += range.problems_omitted;
+        report.problems_omitted += range.found.problems_omitted;
     }
     let scanned = latest.as_ref().map(|_| seal::Scanned {
         heads_as_stored,
@@ -765,11 +766,7 @@ pub async fn verify_log_with(
     let seals = seal::check(&mut tx, trusted, scanned).await?;
     tx.commit().await?;
     for problem in seals.problems {
-        if report.problems.len() < MAX_LISTED_PROBLEMS {
-            report.problems.push(problem);
-        } else {
-            report.problems_omitted += 1;
-        }
+        report.list(|| problem);
     }
     report.latest_seal = seals.latest;
     report.seals_checked = seals.seals_checked;
