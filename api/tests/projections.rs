@@ -68,7 +68,8 @@ async fn settle(pool: &PgPool) {
             .await
             .unwrap();
             let events: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT transaction_id::text, global_position FROM events ORDER BY 1, 2",
+                "SELECT transaction_id::text, global_position FROM events \
+                 ORDER BY events.transaction_id, events.global_position",
             )
             .fetch_all(pool)
             .await

@@ -397,6 +397,12 @@ async fn compare_tables(
         .map(|k| format!("coalesce(l.{k}, r.{k})::text", k = quote_identifier(k)))
         .collect::<Vec<_>>()
         .join(", ");
+    // In the key columns' own order, never their text's ("10" before "9").
+    let key_order = key
+        .iter()
+        .map(|k| format!("coalesce(l.{k}, r.{k})", k = quote_identifier(k)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let differing = columns
         .iter()
         .map(|c| {
@@ -421,7 +427,7 @@ async fn compare_tables(
            CASE WHEN {l} AND {r} THEN to_jsonb(l) END AS live, \
            CASE WHEN {l} AND {r} THEN to_jsonb(r) END AS rebuilt \
          FROM live_only l FULL JOIN rebuilt_only r ON {join} \
-         ORDER BY 1",
+         ORDER BY {key_order}",
         l = present("l"),
         r = present("r"),
     );

@@ -90,6 +90,20 @@ pub enum FeedError {
     /// The projection has no checkpoint row (migrations not applied?).
     #[error("projection {0} is unknown: no checkpoint row")]
     UnknownProjection(String),
+    /// A read of the feed did not come back in feed order, or not after where it started:
+    /// applying it could move a checkpoint past events never applied, so it is refused.
+    #[error(
+        "the feed came back out of order: event at global position {position} (transaction \
+         {transaction_id}) does not follow {previous:?}; nothing was applied"
+    )]
+    OutOfOrder {
+        /// The offending event's position.
+        position: i64,
+        /// Its transaction id.
+        transaction_id: u64,
+        /// The point it should have followed.
+        previous: Checkpoint,
+    },
 }
 
 /// A read model built from the feed.
@@ -107,12 +121,17 @@ pub trait Projection: Send + Sync {
     ) -> impl Future<Output = Result<(), FeedError>> + Send + 'a;
 }
 
-const FEED_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, \
+/// The feed's columns. The transaction id is read as text (sqlx has no `xid8`) under another
+/// name than the column's: in PostgreSQL a bare name in `ORDER BY` that matches an output
+/// column refers to that output column, so an alias `transaction_id` would sort the feed by
+/// the id's text ("1000" before "999"). Every `ORDER BY` here also names `events.` columns.
+const FEED_COLUMNS: &str = "transaction_id::text AS xid, global_position, \
     aggregate_type, aggregate_id, sequence, event_type, payload, recorded_at";
 
-/// The checkpoint of a row with `transaction_id` (as text) and `global_position` columns.
+/// The checkpoint of a row with `xid` (the transaction id as text) and `global_position`
+/// columns.
 fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, FeedError> {
-    let xid: String = row.try_get("transaction_id")?;
+    let xid: String = row.try_get("xid")?;
     let global_position: i64 = row.try_get("global_position")?;
     Ok(Checkpoint {
         transaction_id: xid.parse().map_err(|_| FeedError::Undecodable {
@@ -140,7 +159,8 @@ fn feed_event(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, FeedError> {
     })
 }
 
-/// The next events after `after` that are safe to apply (see the module documentation).
+/// The next events after `after` that are safe to apply (see the module documentation), in
+/// feed order; [`FeedError::OutOfOrder`] if the database ever answered otherwise.
 pub async fn read_after(
     connection: &mut PgConnection,
     after: Checkpoint,
@@ -148,11 +168,11 @@ pub async fn read_after(
 ) -> Result<Vec<FeedEvent>, FeedError> {
     let sql = format!(
         "SELECT {FEED_COLUMNS} FROM events \
-         WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id, global_position LIMIT $3"
+         WHERE (events.transaction_id, events.global_position) > ($1::text::xid8, $2) \
+           AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.transaction_id, events.global_position LIMIT $3"
     );
-    sqlx::query(&sql)
+    let events = sqlx::query(&sql)
         .bind(after.xid())
         .bind(after.global_position)
         .bind(limit)
@@ -160,7 +180,28 @@ pub async fn read_after(
         .await?
         .iter()
         .map(feed_event)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    check_order(after, &events)?;
+    Ok(events)
+}
+
+/// Checks that `events` come strictly after `after` and each strictly after the one before,
+/// in `(transaction_id, global_position)` order: the condition for a checkpoint at the last of
+/// them to cover exactly what was read.
+pub fn check_order(after: Checkpoint, events: &[FeedEvent]) -> Result<(), FeedError> {
+    let mut previous = after;
+    for event in events {
+        let at = Checkpoint::after(event);
+        if at <= previous {
+            return Err(FeedError::OutOfOrder {
+                position: event.global_position,
+                transaction_id: event.transaction_id,
+                previous,
+            });
+        }
+        previous = at;
+    }
+    Ok(())
 }
 
 /// A projection's checkpoint, locked until the end of the caller's transaction.
@@ -168,10 +209,26 @@ pub async fn lock_checkpoint(
     connection: &mut PgConnection,
     name: &str,
 ) -> Result<Checkpoint, FeedError> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position \
-         FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-    )
+    checkpoint_row(connection, name, " FOR UPDATE").await
+}
+
+/// A projection's checkpoint as the caller's snapshot sees it, without locking it.
+pub async fn read_checkpoint(
+    connection: &mut PgConnection,
+    name: &str,
+) -> Result<Checkpoint, FeedError> {
+    checkpoint_row(connection, name, "").await
+}
+
+async fn checkpoint_row(
+    connection: &mut PgConnection,
+    name: &str,
+    locking: &str,
+) -> Result<Checkpoint, FeedError> {
+    let row = sqlx::query(&format!(
+        "SELECT transaction_id::text AS xid, global_position \
+         FROM projection_checkpoints WHERE name = $1{locking}"
+    ))
     .bind(name)
     .fetch_optional(&mut *connection)
     .await?
@@ -182,9 +239,9 @@ pub async fn lock_checkpoint(
 /// The last event (in feed order) that is safe to apply now, or the start of the log.
 pub async fn safe_point(connection: &mut PgConnection) -> Result<Checkpoint, FeedError> {
     let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position FROM events \
-         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        "SELECT transaction_id::text AS xid, global_position FROM events \
+         WHERE events.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(&mut *connection)
     .await?;

@@ -509,13 +509,16 @@ async fn as_of_tables(
         .execute(&mut *connection)
         .await?;
     }
-    // Every stream that is, or may have been, in the programme: identified in it now, or
-    // whose identification is void now (it may have counted then).
+    // Every stream that may have been in the programme by then: one with an identification
+    // in it recorded by then (retracted or not), chosen from the log itself so that the
+    // figures as known then never depend on the state of a projection.
     let rows = sqlx::query(
         "SELECT e.aggregate_id, e.global_position, e.payload::text AS payload FROM events e \
-         JOIN beneficiary_state b ON b.beneficiary_id::text = e.aggregate_id \
          WHERE e.aggregate_type = $1 AND e.recorded_at <= $3 \
-           AND (b.programme_code = $2 OR b.identified_on IS NULL) \
+           AND e.aggregate_id IN (SELECT i.aggregate_id FROM events i \
+             WHERE i.aggregate_type = $1 AND i.event_type = 'Identified' \
+               AND i.recorded_at <= $3 \
+               AND i.payload -> 'fact' -> 'Identified' ->> 'programme_code' = $2) \
          ORDER BY e.aggregate_id, e.sequence",
     )
     .bind(beneficiaries::AGGREGATE_TYPE)

@@ -11,7 +11,7 @@
 //! shared with verification (`crate::compare`), which replays into its own scratch tables and
 //! compares them with the live ones instead of swapping them in.
 
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{Acquire, PgConnection, PgPool};
 
 use crate::activities::{self, ActivityProjection, ActivityRow};
 use crate::beneficiaries::{self, BeneficiaryProjection};
@@ -186,7 +186,7 @@ pub async fn replay_until(
         ReplayLimit::SafePoint => safe,
         // The runner applied only events that were safe when it did, so its checkpoint is at
         // or before the safe point; `min` only guards against a hand-edited checkpoint.
-        ReplayLimit::LiveCheckpoint => safe.min(read_checkpoint(&mut snapshot, name).await?),
+        ReplayLimit::LiveCheckpoint => safe.min(feed::read_checkpoint(&mut snapshot, name).await?),
     };
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE aggregate_type = $1 \
@@ -213,31 +213,6 @@ pub async fn replay_until(
     };
     snapshot.commit().await?;
     Ok((upto, replayed))
-}
-
-/// Projection `name`'s checkpoint, read without locking it (as the caller's snapshot sees it).
-async fn read_checkpoint(
-    connection: &mut PgConnection,
-    name: &str,
-) -> Result<Checkpoint, RebuildError> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position \
-         FROM projection_checkpoints WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(&mut *connection)
-    .await?
-    .ok_or_else(|| FeedError::UnknownProjection(name.to_owned()))?;
-    let xid: String = row.try_get("transaction_id")?;
-    let global_position: i64 = row.try_get("global_position")?;
-    let transaction_id = xid.parse().map_err(|_| FeedError::Undecodable {
-        position: global_position,
-        reason: format!("checkpoint of {name}: transaction id {xid:?} is not a number"),
-    })?;
-    Ok(Checkpoint {
-        transaction_id,
-        global_position,
-    })
 }
 
 async fn replay_activities(
@@ -349,7 +324,7 @@ pub async fn catch_up_and_swap(
              WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
            events_applied = (SELECT count(*) FROM events \
              WHERE (transaction_id, global_position) <= ($2::text::xid8, $3)), \
-           reflected_position = 0, updated_at = now() \
+           reflected_position = 0, needs_rebuild = false, updated_at = now() \
          WHERE name = $1",
     )
     .bind(name)
@@ -407,4 +382,40 @@ pub async fn rebuild(
         .execute(&mut *guard)
         .await?;
     result
+}
+
+/// The projections marked for rebuild (by a migration that found their tables may be wrong),
+/// in name order.
+pub async fn marked_for_rebuild(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM projection_checkpoints WHERE needs_rebuild ORDER BY name")
+        .fetch_all(pool)
+        .await
+}
+
+/// Rebuilds every projection marked for rebuild ([`marked_for_rebuild`]), one after the
+/// other, calling `progress` with each one's name and progress; their reports. A projection
+/// that another process is rebuilding already is waited for instead.
+pub async fn rebuild_marked(
+    pool: &PgPool,
+    progress: &(dyn Fn(&str, RebuildProgress) + Send + Sync),
+) -> Result<Vec<(String, RebuildReport)>, RebuildError> {
+    let mut reports = Vec::new();
+    for name in marked_for_rebuild(pool).await? {
+        loop {
+            match rebuild(pool, &name, &|step| progress(&name, step)).await {
+                Ok(report) => {
+                    reports.push((name.clone(), report));
+                    break;
+                }
+                Err(RebuildError::AlreadyRebuilding(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    if !marked_for_rebuild(pool).await?.contains(&name) {
+                        break;
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(reports)
 }
