@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use masar_projections::database::Database;
+use masar_projections::rebuild::{self, RebuildProgress};
 use masar_projections::seal::{self, SealError, SealOutcome};
 use sqlx::PgPool;
 
@@ -92,6 +93,7 @@ pub(super) async fn serve(
         },
         ..ServerOptions::default()
     };
+    rebuild_marked_projections(&database.pool).await?;
     let state = AppState::new(database.pool.clone(), vault, options).await?;
     let sealer = seal_key.map(|key| {
         tokio::spawn(seal_periodically(
@@ -105,6 +107,47 @@ pub(super) async fn serve(
         sealer.abort();
     }
     served
+}
+
+/// Rebuilds, before anything is served, the projections that a migration marked for rebuild
+/// because their tables may be wrong (`migrations/0010_rebuild_projections.sql`), logging
+/// progress every tenth of the way.
+async fn rebuild_marked_projections(pool: &PgPool) -> anyhow::Result<()> {
+    let marked = rebuild::marked_for_rebuild(pool).await?;
+    if marked.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        projections = %marked.join(", "),
+        "projections marked for rebuild by an upgrade (their tables may miss events): \
+         rebuilding them from the log before serving"
+    );
+    let logged = std::sync::Mutex::new((String::new(), 0u64));
+    let progress = |name: &str, step: RebuildProgress| {
+        let RebuildProgress::Replaying { done, total } = step else {
+            return;
+        };
+        let tenth = (done * 10).checked_div(total).unwrap_or(10);
+        let mut last = logged.lock().unwrap_or_else(|e| e.into_inner());
+        if last.0 != name || tenth > last.1 {
+            *last = (name.to_owned(), tenth);
+            tracing::info!(
+                projection = name,
+                events.done = done,
+                events.total = total,
+                "rebuilding"
+            );
+        }
+    };
+    for (name, report) in rebuild::rebuild_marked(pool, &progress).await? {
+        tracing::info!(
+            projection = %name,
+            events.replayed = report.replayed,
+            events.caught_up = report.caught_up,
+            "projection rebuilt"
+        );
+    }
+    Ok(())
 }
 
 /// The seal key for scheduled sealing, or `None` (with a warning when it is for want of a
