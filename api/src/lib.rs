@@ -6,6 +6,7 @@ pub mod batch;
 pub mod cli;
 pub mod demo;
 pub mod graphql;
+pub mod indicator_updates;
 pub mod notices;
 pub mod privacy;
 pub mod private_file;

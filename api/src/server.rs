@@ -19,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::TokenStore;
 use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
+use crate::indicator_updates::UpdateHub;
 use crate::notices::NoticeHub;
 use crate::privacy::PersonalDataVault;
 use crate::write::{DirectoryError, WriteSide};
@@ -73,6 +74,7 @@ impl AppState {
             tokens: tokens.clone(),
             vault,
             notices: NoticeHub::start(pool.clone()),
+            indicator_updates: UpdateHub::start(pool.clone()),
         };
         Ok(AppState {
             graphql: GraphqlState {

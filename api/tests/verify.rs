@@ -243,6 +243,7 @@ async fn verify_integrity_answers_the_report_over_graphql() {
             tokens: TokenStore::new(db.pool.clone()),
             vault: None,
             notices: NoticeHub::start(db.pool.clone()),
+            indicator_updates: masar::indicator_updates::UpdateHub::start(db.pool.clone()),
         },
         SchemaOptions::default(),
     );

@@ -42,13 +42,15 @@ pub enum ErrorCode {
     BatchTooLarge,
     /// The query asks for too much at once.
     QueryTooComplex,
+    /// The database is unreachable for now; retry later.
+    Unavailable,
     /// Something failed on the server's side.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the contract's order.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::Validation,
@@ -65,6 +67,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::BatchTooLarge,
         ErrorCode::QueryTooComplex,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -87,6 +90,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::BatchTooLarge => "BATCH_TOO_LARGE",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }

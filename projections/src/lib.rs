@@ -14,4 +14,5 @@ pub mod rebuild;
 pub mod seal;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod updates;
 pub mod verify;

@@ -86,7 +86,27 @@ async fn notices_arrive_filtered_by_programme_and_role() {
     let anapec = issue(app, admin, "ANAPEC", "PARTNER").await;
     let dashboard = issue(app, admin, "ENABEL", "DASHBOARD").await;
 
-    let mut everything = subscribe(app, &dashboard, None).await.expect("dashboard");
+    let auditor = issue(app, admin, "ENABEL", "AUDITOR").await;
+
+    // A DASHBOARD never sees an individual: its subscription ends with FORBIDDEN at once.
+    let mut refused = subscribe(app, &dashboard, None).await.expect("dashboard");
+    let answer = next_json(&mut refused, Duration::from_secs(10))
+        .await
+        .expect("an answer to the dashboard's subscription");
+    assert_eq!(answer["type"], "next", "{answer:#}");
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer:#}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer:#}"
+    );
+    let end = next_json(&mut refused, Duration::from_secs(10)).await;
+    assert_eq!(
+        end.as_ref().map(|m| &m["type"]),
+        Some(&json!("complete")),
+        "{end:?}"
+    );
+
+    let mut everything = subscribe(app, &auditor, None).await.expect("auditor");
     let mut amuddu_only = subscribe(app, admin, Some("AMUDDU-RSK"))
         .await
         .expect("admin");

@@ -15,7 +15,8 @@
 //! | erase a beneficiary's personal data | yes | identified | — | — |
 //! | read the event log, streams, integrity | yes | — | yes | — |
 //! | read organisations, programmes, indicators, projection status | yes | yes | yes | yes |
-//! | journey event notices (no personal data) | all | identified or referred | all | all |
+//! | journey event notices (no personal data) | all | identified or referred | all | — |
+//! | indicator update notices | yes | yes | yes | yes |
 //! | indicator figures with small counts (1–4) | exact | suppressed | exact | suppressed |
 //!
 //! A partner's being a partner of the beneficiary's programme is also a journey rule
@@ -256,11 +257,19 @@ impl Access {
     }
 
     /// Which journey event notices (without personal data) a caller receives: every one for
-    /// ADMIN, AUDITOR and DASHBOARD, a PARTNER's own beneficiaries' otherwise.
-    pub fn journey_notice_scope(principal: &Principal) -> BeneficiaryScope {
+    /// ADMIN and AUDITOR, a PARTNER's own beneficiaries'; none for DASHBOARD, which never
+    /// sees an individual (a notice is one person's event, as it happens).
+    pub fn journey_notice_scope(principal: &Principal) -> Result<BeneficiaryScope, Denied> {
         match principal.role {
-            Role::Admin | Role::Auditor | Role::Dashboard => BeneficiaryScope::Every,
-            Role::Partner => BeneficiaryScope::ResponsibleFor(principal.organisation.clone()),
+            Role::Admin | Role::Auditor => Ok(BeneficiaryScope::Every),
+            Role::Partner => Ok(BeneficiaryScope::ResponsibleFor(
+                principal.organisation.clone(),
+            )),
+            Role::Dashboard => Err(Denied::forbidden(format!(
+                "{} may not follow journey events: they are individuals' events; \
+                 subscribe to indicatorsUpdated for figures",
+                token_of(principal)
+            ))),
         }
     }
 
@@ -474,13 +483,13 @@ mod tests {
             (
                 "see the beneficiary's notices",
                 |p| {
-                    if Access::journey_notice_scope(p).allows_beneficiary(&beneficiary()) {
+                    if Access::journey_notice_scope(p)?.allows_beneficiary(&beneficiary()) {
                         Ok(())
                     } else {
                         Err(Denied::forbidden("out of scope"))
                     }
                 },
-                [true, true, true, false, true, true],
+                [true, true, true, false, true, false],
             ),
             (
                 "read exact small counts",

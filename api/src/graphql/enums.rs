@@ -303,6 +303,8 @@ mirror! {
         BatchTooLarge = "BATCH_TOO_LARGE",
         /// The query asks for too much at once.
         QueryTooComplex = "QUERY_TOO_COMPLEX",
+        /// The database is unreachable for now; retry later (HTTP 503 with Retry-After).
+        Unavailable = "UNAVAILABLE",
         /// Something failed on the server's side.
         Internal = "INTERNAL",
     }

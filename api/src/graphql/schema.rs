@@ -43,6 +43,8 @@ pub struct ApiContext {
     pub vault: Option<PersonalDataVault>,
     /// Live journey event notices (subscriptions).
     pub notices: crate::notices::NoticeHub,
+    /// Live indicator updates (subscriptions).
+    pub indicator_updates: crate::indicator_updates::UpdateHub,
 }
 
 /// How the schema is built.

@@ -828,3 +828,12 @@ pub struct JourneyEventNotice {
     /// When it happened.
     pub occurred_at: DateTime,
 }
+
+/// The projections applied new events of a programme: its indicator figures changed.
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct IndicatorsUpdate {
+    /// The programme.
+    pub programme_code: String,
+    /// Every committed event at or below this global position is reflected in its figures.
+    pub position: Position,
+}
