@@ -10,12 +10,10 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use common::{identified, org, partner, programme_code, record, sensitised, set_up};
-use masar::admin::execute_programme;
-use masar::write::{Envelope, WriteSide};
-use masar_domain::ids::{BeneficiaryId, EventId};
-use masar_domain::programme::{ProgrammeActivity, ProgrammeCommand};
+use common::{activity, identified, org, record, sensitised, set_up};
+use masar::write::WriteSide;
+use masar_domain::ids::BeneficiaryId;
+use masar_domain::programme::ProgrammeActivity;
 use masar_projections::activities::{self, ActivityProjection};
 use masar_projections::beneficiaries::{self, BeneficiaryProjection};
 use masar_projections::compare::{
@@ -90,28 +88,6 @@ async fn compare_quietly(pool: &PgPool, name: &str) -> ProjectionComparison {
         "a scratch table was left behind"
     );
     comparison
-}
-
-async fn activity(write: &WriteSide, activity: ProgrammeActivity) -> Uuid {
-    let id = EventId::new(Uuid::new_v4());
-    let occurred_at = Utc.with_ymd_and_hms(2024, 3, 5, 9, 0, 0).unwrap();
-    let envelope = Envelope {
-        event_id: id,
-        occurred_at,
-        organisation: org("REMESS"),
-        token_id: None,
-    };
-    let command = ProgrammeCommand::RecordActivity {
-        activity_id: id,
-        occurred_at,
-        actor: partner(),
-        now: Utc::now(),
-        activity,
-    };
-    execute_programme(write, &programme_code(), command, &envelope)
-        .await
-        .unwrap();
-    id.as_uuid()
 }
 
 fn company(name: &str) -> ProgrammeActivity {

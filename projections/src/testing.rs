@@ -254,3 +254,88 @@ fn process_alive(pid: i32) -> bool {
         Err(nix::errno::Errno::ESRCH)
     )
 }
+
+/// A PostgreSQL server of the test's own, in a new directory under the system's temporary
+/// directory, with one migrated database: for tests that need the cluster's transaction ids to
+/// themselves (every test of the shared server moves its ids). The server is stopped and its
+/// directory removed when this is dropped.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    server: EmbeddedPostgres,
+    /// The migrated database, `masar`.
+    pub database: TestDatabase,
+}
+
+/// Starts a [`PrivateCluster`] (initdb, start, create and migrate `masar`: a few seconds).
+pub async fn private_cluster() -> Result<PrivateCluster, DatabaseError> {
+    let dir = std::env::temp_dir().join(format!(
+        "masar-private-pg-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let server = EmbeddedPostgres::new(&dir)?
+        .with_setting("fsync", "off")
+        .with_setting("synchronous_commit", "off")
+        .with_setting("full_page_writes", "off");
+    // From here on, dropping the cluster stops the server and removes the directory.
+    let mut cluster = PrivateCluster {
+        server: server.clone(),
+        database: TestDatabase {
+            pool: PgPoolOptions::new().connect_lazy_with(server.connect_options("postgres")),
+            url: String::new(),
+            name: String::new(),
+        },
+    };
+    server.start().await?;
+    let name = "masar";
+    {
+        let options = server.connect_options("postgres");
+        let target = describe_target(&options);
+        let mut admin = PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| DatabaseError::Connect { target, source })?;
+        let created = create_database_on(&mut admin, name).await;
+        let _ = admin.close().await;
+        created?;
+    }
+    let options = server.connect_options(name);
+    let target = describe_target(&options);
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS * 4)
+        .connect_with(options)
+        .await
+        .map_err(|source| DatabaseError::Connect { target, source })?;
+    MIGRATOR.run(&pool).await?;
+    cluster.database = TestDatabase {
+        pool,
+        url: server.url(name),
+        name: name.to_owned(),
+    };
+    Ok(cluster)
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        // An immediate shutdown (SIGQUIT to the postmaster): nothing in it is worth keeping,
+        // and a signal works from a synchronous drop, as root too.
+        let pid = std::fs::read_to_string(self.server.pgdata().join("postmaster.pid"))
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .next()
+                    .and_then(|l| l.trim().parse::<i32>().ok())
+            });
+        if let Some(pid) = pid.filter(|pid| *pid > 0) {
+            let postmaster = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(postmaster, nix::sys::signal::Signal::SIGQUIT).is_ok() {
+                for _ in 0..100 {
+                    if !process_alive(pid) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.server.data_dir());
+    }
+}

@@ -11,7 +11,7 @@ use masar_domain::ids::{
     BeneficiaryId, CountryCode, EventId, OrganisationCode, ProgrammeCode, RegionCode,
 };
 use masar_domain::organisation::OrganisationCommand;
-use masar_domain::programme::ProgrammeCommand;
+use masar_domain::programme::{ProgrammeActivity, ProgrammeCommand};
 use masar_domain::values::{Actor, LegalStatus, ReferralChannel, Role, Sex};
 use uuid::Uuid;
 
@@ -182,4 +182,27 @@ pub fn identified_with(
         *personal_data = sealed;
     }
     fact
+}
+
+/// Records `activity` in AMUDDU-RSK as REMESS would; its id.
+pub async fn activity(write: &WriteSide, activity: ProgrammeActivity) -> Uuid {
+    let id = EventId::new(Uuid::new_v4());
+    let occurred_at = Utc.with_ymd_and_hms(2024, 3, 5, 9, 0, 0).unwrap();
+    let envelope = Envelope {
+        event_id: id,
+        occurred_at,
+        organisation: org("REMESS"),
+        token_id: None,
+    };
+    let command = ProgrammeCommand::RecordActivity {
+        activity_id: id,
+        occurred_at,
+        actor: partner(),
+        now: Utc::now(),
+        activity,
+    };
+    masar::admin::execute_programme(write, &programme_code(), command, &envelope)
+        .await
+        .unwrap();
+    id.as_uuid()
 }
