@@ -68,6 +68,8 @@ async fn watch(pool: PgPool, sender: Weak<broadcast::Sender<IndicatorsUpdate>>) 
                     let _ = strong.send(update);
                 }
             }
+            // The server is shutting down.
+            Err(_) if pool.is_closed() => return,
             Err(error) => {
                 tracing::warn!(error = %error, "indicator updates: reading the projections failed; retrying");
             }

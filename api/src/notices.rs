@@ -68,6 +68,8 @@ async fn tail(pool: PgPool, sender: Weak<broadcast::Sender<Notice>>) {
         }
         match step(&pool, &sender, &mut at, &mut listener).await {
             Ok(()) => {}
+            // The server is shutting down.
+            Err(_) if pool.is_closed() => return,
             Err(error) => {
                 tracing::warn!(error = %error, "journey notices: reading the log failed; retrying");
                 listener = None;
