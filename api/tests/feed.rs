@@ -220,3 +220,62 @@ async fn events_on_both_sides_of_a_power_of_ten_are_applied_exactly_once() {
         assert_eq!(report.checkpoint, safe);
     }
 }
+
+/// Events applied by the projection so far, and in the log.
+async fn applied_and_total(pool: &PgPool) -> (i64, i64) {
+    let (total, beneficiaries, _) = counts(pool).await;
+    (beneficiaries, total)
+}
+
+#[tokio::test]
+async fn a_runner_stopped_and_started_again_in_the_same_process_leads_again() {
+    let db = masar_projections::testing::fresh_database().await;
+    let pool = &db.pool;
+    let write = WriteSide::new(pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let runner = |pool: PgPool| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(feed::run_in_batches(
+            pool,
+            BeneficiaryProjection::default(),
+            7,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (stop, task)
+    };
+    let caught_up = |pool: PgPool| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (applied, total) = applied_and_total(&pool).await;
+            if applied == total {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+
+    let (stop, task) = runner(pool.clone());
+    record(&write, BeneficiaryId::new(Uuid::new_v4()), 0, identified()).await;
+    assert!(caught_up(pool.clone()).await);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+
+    // Every connection the pool keeps idle is taken, so that the new runner needs a new one:
+    // the old runner's lock must have gone with its connection.
+    let mut idle = Vec::new();
+    for _ in 0..pool.num_idle() {
+        idle.push(pool.acquire().await.unwrap());
+    }
+    let (stop, task) = runner(pool.clone());
+    record(&write, BeneficiaryId::new(Uuid::new_v4()), 0, identified()).await;
+    let led = caught_up(pool.clone()).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    drop(idle);
+    assert!(led, "the new runner never became the leader");
+}

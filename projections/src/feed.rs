@@ -318,9 +318,18 @@ pub async fn apply_next_batch<P: Projection>(
 
 /// Applies batches until no safe event is left; the number applied.
 pub async fn catch_up<P: Projection>(pool: &PgPool, projection: &P) -> Result<u64, FeedError> {
+    catch_up_in_batches(pool, projection, BATCH_SIZE).await
+}
+
+/// [`catch_up`] in batches of at most `batch_size` events.
+pub async fn catch_up_in_batches<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    batch_size: i64,
+) -> Result<u64, FeedError> {
     let mut total = 0u64;
     loop {
-        let applied = apply_next_batch(pool, projection, BATCH_SIZE).await?;
+        let applied = apply_next_batch(pool, projection, batch_size).await?;
         if applied == 0 {
             return Ok(total);
         }
@@ -352,29 +361,48 @@ pub async fn run<P: Projection>(
     projection: P,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    run_in_batches(pool, projection, BATCH_SIZE, shutdown).await;
+}
+
+/// [`run`], applying batches of at most `batch_size` events. Stopping it at any point (even
+/// in the middle of a batch) loses and repeats nothing: the batch's transaction is rolled
+/// back, and the connection holding the runner's lock is closed, which releases it.
+pub async fn run_in_batches<P: Projection>(
+    pool: PgPool,
+    projection: P,
+    batch_size: i64,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let name = projection.name();
     tokio::pin!(shutdown);
     tokio::select! {
         () = &mut shutdown => {}
-        () = run_forever(&pool, &projection) => {}
+        () = run_forever(&pool, &projection, batch_size) => {}
     }
     tracing::debug!(projection = name, "projection runner stopped");
 }
 
-async fn run_forever<P: Projection>(pool: &PgPool, projection: &P) {
+async fn run_forever<P: Projection>(pool: &PgPool, projection: &P, batch_size: i64) {
     let name = projection.name();
     loop {
-        if let Err(error) = run_as_leader(pool, projection).await {
+        if let Err(error) = run_as_leader(pool, projection, batch_size).await {
             tracing::warn!(projection = name, error = %error, "projection runner failed; retrying");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
-async fn run_as_leader<P: Projection>(pool: &PgPool, projection: &P) -> Result<(), FeedError> {
+async fn run_as_leader<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    batch_size: i64,
+) -> Result<(), FeedError> {
     let name = projection.name();
-    // The lock is held by this connection for as long as it lives.
+    // The lock is held by this connection for as long as it lives, and it lives only as long
+    // as this runner: returned to the pool, it would keep the lock (a session's) and leave
+    // every later runner waiting as a standby.
     let mut lock = pool.acquire().await?;
+    lock.close_on_drop();
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(lock_key(name))
@@ -389,7 +417,7 @@ async fn run_as_leader<P: Projection>(pool: &PgPool, projection: &P) -> Result<(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("masar_events").await?;
     loop {
-        let applied = catch_up(pool, projection).await?;
+        let applied = catch_up_in_batches(pool, projection, batch_size).await?;
         if applied > 0 {
             tracing::debug!(projection = name, events = applied, "projection caught up");
         }

@@ -20,5 +20,6 @@ mod privacy_api;
 mod roles;
 mod subscription;
 mod token_cli;
+mod upgrade;
 mod verify_cli;
 mod verify_projections_cli;
