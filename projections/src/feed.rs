@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 /// Events read per batch.
 pub const BATCH_SIZE: i64 = 2000;
@@ -302,7 +302,17 @@ pub async fn apply_next_batch<P: Projection>(
     projection: &P,
     limit: i64,
 ) -> Result<usize, FeedError> {
-    let mut transaction = pool.begin().await?;
+    let mut connection = pool.acquire().await?;
+    apply_next_batch_on(&mut connection, projection, limit).await
+}
+
+/// [`apply_next_batch`] on `connection`.
+pub async fn apply_next_batch_on<P: Projection>(
+    connection: &mut PgConnection,
+    projection: &P,
+    limit: i64,
+) -> Result<usize, FeedError> {
+    let mut transaction = connection.begin().await?;
     let checkpoint = lock_checkpoint(&mut transaction, projection.name()).await?;
     let events = read_after(&mut transaction, checkpoint, limit).await?;
     let Some(last) = events.last() else {
@@ -327,9 +337,19 @@ pub async fn catch_up_in_batches<P: Projection>(
     projection: &P,
     batch_size: i64,
 ) -> Result<u64, FeedError> {
+    let mut connection = pool.acquire().await?;
+    catch_up_on(&mut connection, projection, batch_size).await
+}
+
+/// [`catch_up_in_batches`] on `connection`.
+pub async fn catch_up_on<P: Projection>(
+    connection: &mut PgConnection,
+    projection: &P,
+    batch_size: i64,
+) -> Result<u64, FeedError> {
     let mut total = 0u64;
     loop {
-        let applied = apply_next_batch(pool, projection, batch_size).await?;
+        let applied = apply_next_batch_on(connection, projection, batch_size).await?;
         if applied == 0 {
             return Ok(total);
         }
@@ -403,6 +423,12 @@ async fn run_as_leader<P: Projection>(
     // every later runner waiting as a standby.
     let mut lock = pool.acquire().await?;
     lock.close_on_drop();
+    // Batches are applied on a connection of the runner's own, closed with it too: a runner
+    // stopped in the middle of a batch (its future dropped) must not hand the pool a
+    // connection in the middle of a query or a COPY, whose next user would read another
+    // query's answers. Closing it rolls the batch back.
+    let mut batches = pool.acquire().await?;
+    batches.close_on_drop();
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(lock_key(name))
@@ -417,7 +443,7 @@ async fn run_as_leader<P: Projection>(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("masar_events").await?;
     loop {
-        let applied = catch_up_in_batches(pool, projection, batch_size).await?;
+        let applied = catch_up_on(&mut batches, projection, batch_size).await?;
         if applied > 0 {
             tracing::debug!(projection = name, events = applied, "projection caught up");
         }

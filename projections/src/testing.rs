@@ -287,31 +287,37 @@ pub async fn private_cluster() -> Result<PrivateCluster, DatabaseError> {
         },
     };
     server.start().await?;
-    let name = "masar";
-    {
-        let options = server.connect_options("postgres");
+    cluster.database = cluster.database("masar").await?;
+    Ok(cluster)
+}
+
+impl PrivateCluster {
+    /// Creates database `name` on the cluster and applies the migrations.
+    pub async fn database(&self, name: &str) -> Result<TestDatabase, DatabaseError> {
+        {
+            let options = self.server.connect_options("postgres");
+            let target = describe_target(&options);
+            let mut admin = PgConnection::connect_with(&options)
+                .await
+                .map_err(|source| DatabaseError::Connect { target, source })?;
+            let created = create_database_on(&mut admin, name).await;
+            let _ = admin.close().await;
+            created?;
+        }
+        let options = self.server.connect_options(name);
         let target = describe_target(&options);
-        let mut admin = PgConnection::connect_with(&options)
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS * 4)
+            .connect_with(options)
             .await
             .map_err(|source| DatabaseError::Connect { target, source })?;
-        let created = create_database_on(&mut admin, name).await;
-        let _ = admin.close().await;
-        created?;
+        MIGRATOR.run(&pool).await?;
+        Ok(TestDatabase {
+            pool,
+            url: self.server.url(name),
+            name: name.to_owned(),
+        })
     }
-    let options = server.connect_options(name);
-    let target = describe_target(&options);
-    let pool = PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS * 4)
-        .connect_with(options)
-        .await
-        .map_err(|source| DatabaseError::Connect { target, source })?;
-    MIGRATOR.run(&pool).await?;
-    cluster.database = TestDatabase {
-        pool,
-        url: server.url(name),
-        name: name.to_owned(),
-    };
-    Ok(cluster)
 }
 
 impl Drop for PrivateCluster {

@@ -303,12 +303,7 @@ pub async fn run(
 ) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let facts = Facts::embedded()?;
-    let admin = Actor::new(
-        OrganisationCode::parse(DEMO_ADMIN_ORGANISATION)?,
-        Role::Admin,
-    );
-    let organisations = register_organisations(write, &facts, &admin).await?;
-    let (programmes, targets) = register_programmes(write, &facts, &admin).await?;
+    let (organisations, programmes, targets) = register_directory(write, &facts).await?;
 
     let cutoff = cutoff(Utc::now());
     let plan = generate::plan(&facts, &options.plan, cutoff);
@@ -337,6 +332,23 @@ pub async fn run(
         rejections,
         elapsed: started.elapsed(),
     })
+}
+
+/// Registers the organisations and programmes of `facts` with their targets, as an
+/// administrator of the demo's organisation would (what [`run`] does first, and what a test
+/// that records journeys of a [`generate::Plan`] its own way needs); how many organisations,
+/// programmes and targets were registered now or already.
+pub async fn register_directory(
+    write: &WriteSide,
+    facts: &Facts,
+) -> anyhow::Result<(Tally, Tally, Tally)> {
+    let admin = Actor::new(
+        OrganisationCode::parse(DEMO_ADMIN_ORGANISATION)?,
+        Role::Admin,
+    );
+    let organisations = register_organisations(write, facts, &admin).await?;
+    let (programmes, targets) = register_programmes(write, facts, &admin).await?;
+    Ok((organisations, programmes, targets))
 }
 
 /// Events are kept up to the start of `now`'s day (UTC): running the demo again the same day
