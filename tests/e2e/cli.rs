@@ -1,48 +1,69 @@
 //! The command line as operators use it: migrations on a server and on the embedded default.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-use crate::helpers::MASAR;
-use masar_projections::testing::fresh_database;
+use crate::helpers::{applied_migrations, assert_fully_migrated, assert_no_table, MASAR};
+use masar_projections::database::{EmbeddedPostgres, EMBEDDED_DATABASE};
+use masar_projections::testing::{fresh_empty_database, TestDatabase};
+use sqlx::postgres::PgPoolOptions;
 
-#[tokio::test]
-async fn migrate_applies_the_migrations_to_the_configured_server_twice() {
-    let db = fresh_database().await;
-    for _ in 0..2 {
-        let output = Command::new(MASAR)
-            .arg("migrate")
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('events', 'snapshots')",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(tables, 2);
+/// `masar ARGS` on `db`, with nothing from the environment choosing another database or key.
+fn masar_on(db: &TestDatabase, args: &[&str]) -> Output {
+    let output = Command::new(MASAR)
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("MASAR_MASTER_KEY")
+        .env_remove("MASAR_MASTER_KEY_FILE")
+        .env_remove("MASAR_SEAL_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "masar {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
-#[test]
-fn migrate_without_database_url_runs_the_embedded_default_and_survives_a_second_run() {
+#[tokio::test]
+async fn migrate_applies_every_migration_to_an_empty_database_and_a_second_run_changes_nothing() {
+    let db = fresh_empty_database().await;
+    assert_no_table(&db.pool).await;
+    masar_on(&db, &["migrate"]);
+    assert_fully_migrated(&db.pool).await;
+    let applied = applied_migrations(&db.pool).await;
+    masar_on(&db, &["migrate"]);
+    assert_eq!(applied_migrations(&db.pool).await, applied);
+}
+
+#[tokio::test]
+async fn commands_that_read_the_log_apply_pending_migrations_first() {
+    for args in [
+        &["projections", "status"][..],
+        &["verify"],
+        &["export", "events"],
+    ] {
+        let db = fresh_empty_database().await;
+        assert_no_table(&db.pool).await;
+        masar_on(&db, args);
+        assert_fully_migrated(&db.pool).await;
+        let applied = applied_migrations(&db.pool).await;
+        masar_on(&db, args);
+        assert_eq!(applied_migrations(&db.pool).await, applied, "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_without_database_url_runs_the_embedded_default_and_survives_a_second_run() {
     let dir = tempfile::Builder::new()
         .prefix("masar")
         .tempdir_in("/tmp")
         .unwrap();
     let data_dir = dir.path().join("data");
     for _ in 0..2 {
-        let output = Command::new(MASAR)
-            .args(["migrate", "--data-dir"])
-            .arg(&data_dir)
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap();
+        let output = masar_embedded(&data_dir, &["migrate"]);
         assert!(
             output.status.success(),
             "{}",
@@ -52,6 +73,18 @@ fn migrate_without_database_url_runs_the_embedded_default_and_survives_a_second_
     assert!(data_dir.join("pg").join("PG_VERSION").exists());
     // The command started the server for itself and stopped it again.
     assert!(!data_dir.join("pg").join("postmaster.pid").exists());
+
+    // The cluster it created holds the database `masar`, every migration applied.
+    let embedded = EmbeddedPostgres::new(&data_dir).unwrap();
+    assert!(embedded.start().await.unwrap());
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(embedded.connect_options(EMBEDDED_DATABASE))
+        .await
+        .unwrap();
+    assert_fully_migrated(&pool).await;
+    pool.close().await;
+    embedded.stop().await.unwrap();
 }
 
 #[test]
@@ -64,4 +97,22 @@ fn a_bad_database_url_fails_with_a_one_line_reason() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("masar:"), "{stderr}");
+}
+
+/// `masar ARGS --data-dir DATA_DIR` on the embedded default, with nothing from the environment
+/// choosing another database or key.
+fn masar_embedded(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(MASAR)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("MASAR_DATA_DIR")
+        .env_remove("MASAR_MASTER_KEY")
+        .env_remove("MASAR_MASTER_KEY_FILE")
+        .env_remove("MASAR_SEAL_KEY_FILE")
+        .env_remove("MASAR_SEAL_PUBLIC_KEY")
+        .output()
+        .unwrap()
 }
