@@ -1,4 +1,5 @@
-//! The command line as operators use it: migrations on a server and on the embedded default.
+//! The command line as operators use it: migrations on a server and on the embedded default,
+//! and commands that read a log refusing a data directory that holds none.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -115,4 +116,110 @@ fn masar_embedded(data_dir: &Path, args: &[&str]) -> Output {
         .env_remove("MASAR_SEAL_PUBLIC_KEY")
         .output()
         .unwrap()
+}
+
+/// Every command that opens the database but must not create it, with valid arguments.
+const READING_COMMANDS: &[&[&str]] = &[
+    &["verify"],
+    &["verify", "--projections"],
+    &["export", "events"],
+    &["projections", "status"],
+    &["projections", "rebuild"],
+    &["seal"],
+    &[
+        "erase",
+        "7d0e5a8e-8f0c-4f53-9a57-1b8f0e3c2a11",
+        "--reason",
+        "asked",
+    ],
+    &["keys", "rotate"],
+    &[
+        "token",
+        "issue",
+        "--organisation",
+        "ENABEL",
+        "--role",
+        "ADMIN",
+        "--label",
+        "bootstrap",
+        "--organisation-name",
+        "Enabel",
+    ],
+    &["token", "revoke", "0b6c4f7e-2a51-4d7b-9a0e-4c1f3b2d5e60"],
+];
+
+/// Checks that `masar ARGS` failed with one line naming `named`, telling how to create a
+/// database.
+fn assert_refused(args: &[&str], output: &Output, named: &Path) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "masar {args:?} succeeded: {stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "masar {args:?}: {stderr}"
+    );
+    assert!(stderr.starts_with("masar: "), "masar {args:?}: {stderr}");
+    assert!(
+        stderr.contains(&named.display().to_string()),
+        "masar {args:?} does not name {}: {stderr}",
+        named.display()
+    );
+    assert!(stderr.contains("masar migrate"), "masar {args:?}: {stderr}");
+}
+
+#[test]
+fn commands_that_read_the_log_refuse_a_data_directory_that_does_not_exist() {
+    let dir = tempfile::Builder::new()
+        .prefix("masar")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let data_dir = dir.path().join("typo-data");
+    for args in READING_COMMANDS {
+        let output = masar_embedded(&data_dir, args);
+        assert_refused(args, &output, &data_dir);
+        assert!(
+            !data_dir.exists(),
+            "masar {args:?} created {}",
+            data_dir.display()
+        );
+    }
+}
+
+#[test]
+fn commands_that_read_the_log_refuse_a_data_directory_without_a_cluster() {
+    let dir = tempfile::Builder::new()
+        .prefix("masar")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // A directory that exists (say, holding a key) but where no database was ever created.
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    for args in READING_COMMANDS {
+        let output = masar_embedded(&data_dir, args);
+        assert_refused(args, &output, &data_dir);
+        let left: Vec<_> = std::fs::read_dir(&data_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "masar {args:?} created {left:?}");
+    }
+}
+
+#[test]
+fn commands_that_need_no_database_run_without_a_data_directory() {
+    let dir = tempfile::Builder::new()
+        .prefix("masar")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let data_dir = dir.path().join("typo-data");
+    let output = masar_embedded(&data_dir, &["keys", "generate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!data_dir.exists());
 }
