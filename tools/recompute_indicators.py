@@ -29,14 +29,20 @@ Rules applied (INDICATORS.md):
 Defaults: --from is the programme's start date (from its `ProgrammeRegistered` event in the
 export); --to is today (UTC), or with --as-of the date of --as-of in UTC.
 
+Timestamps: a leap second (second 60, e.g. `2016-12-31T23:59:60Z`), which RFC 3339 allows
+and a log written before Masar refused them may hold, reads as the last microsecond of its
+minute (`…:59.999999`), so its date is that of the minute it ends, as Masar dates it.
+
 Exit status: 0 on success, 2 on bad arguments or an export that cannot be used (not a
-masar-events export, a partial export, a file cut short, a programme not in the export).
+masar-events export, a partial export, a file cut short, a programme not in the export, a line
+that cannot be read: reported as `line N: reason`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -75,11 +81,23 @@ class ExportError(Exception):
     """The export cannot be used."""
 
 
+# Date, hour and minute of an RFC 3339 instant at a leap second, and its fraction if any.
+LEAP_SECOND = re.compile(r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60(\.\d+)?")
+
+
 def parse_instant(text: str) -> datetime:
-    """An RFC 3339 instant (`Z` or an offset), as an aware datetime in UTC."""
+    """An RFC 3339 instant (`Z` or an offset), as an aware datetime in UTC.
+
+    A leap second (second 60) is read as the last microsecond of its minute, `…:59.999999`:
+    Python's datetime has no second 60. Masar (chrono) keeps it as second 59 plus more than a
+    second's nanoseconds, so both put it on the same calendar date, after every earlier instant
+    Masar records (to the microsecond) and before the next minute."""
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
+    leap = LEAP_SECOND.match(value)
+    if leap:
+        value = f"{leap.group(1)}:59.999999{value[leap.end():]}"
     # datetime holds microseconds: cut longer fractions (never rounding up past T).
     if "." in value:
         head, rest = value.split(".", 1)
@@ -111,72 +129,141 @@ class Stream:
     facts: list[Fact] = field(default_factory=list)
 
 
+# What each relevant fact needs of its body, and of which type; checked as the line is read,
+# so that a line lacking one is named rather than failing later.
+NEEDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "Identified": (("programme_code", str),),
+    "TrainingEnrolled": (("course_code", str), ("planned_sessions", int)),
+    "WorkshopAttended": (("course_code", str), ("session_number", int)),
+    "Retracted": (("retracted_event_id", str),),
+}
+
+
+JSON_TYPES = {dict: "an object", str: "a string", int: "an integer"}
+
+
+def member(record: dict, name: str, kind: type, where: str = ""):
+    """`record[name]`, which must be a `kind` (a bool is no int)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where or 'the line'} is not a JSON object")
+    if name not in record:
+        raise ValueError(f"{where}{name} is missing")
+    value = record[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where}{name} is {value!r}, not {JSON_TYPES[kind]}")
+    return value
+
+
+def instant(record: dict, name: str, where: str = "") -> datetime:
+    """`record[name]`, an RFC 3339 instant."""
+    text = member(record, name, str, where)
+    try:
+        return parse_instant(text)
+    except ValueError as error:
+        raise ValueError(f"{where}{name} {text!r} is not an RFC 3339 instant ({error})") from None
+
+
+class ExportReader:
+    """Reads an export line by line: its header, every beneficiary stream's relevant facts,
+    each programme's start date, and the highest global position read."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, Stream] = {}
+        self.starts: dict[str, date] = {}
+        self.header: dict | None = None
+        self.trailer: dict | None = None
+        self.events = 0
+        self.head = 0
+
+    def line(self, number: int, text: str) -> None:
+        """Reads one line; raises ValueError (or ExportError) saying what is wrong with it."""
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not JSON ({error})") from None
+        except RecursionError:
+            raise ValueError("not JSON (nested too deeply)") from None
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+        kind = record.get("record")
+        if number == 1:
+            if kind != "header" or record.get("format") != "masar-events":
+                raise ExportError("line 1 is not the header of a masar-events export")
+            after = record.get("after", 0)
+            if after != 0:
+                raise ExportError(
+                    f"partial export (after {after}): indicators need the whole "
+                    "log, export it without --after"
+                )
+            self.header = record
+            return
+        if self.trailer is not None:
+            raise ValueError("after the trailer")
+        if kind == "end":
+            self.trailer = record
+            return
+        if kind != "event":
+            return  # seals: tools/verify_export.py checks them
+        self.events += 1
+        self.head = max(self.head, member(record, "global_position", int))
+        payload = member(record, "payload", dict)
+        fact = payload.get("fact")
+        if not isinstance(fact, dict) or len(fact) != 1:
+            return
+        ((name, body),) = fact.items()
+        aggregate_type = member(record, "aggregate_type", str)
+        if aggregate_type == "Programme":
+            if name == "ProgrammeRegistered":
+                where = "payload.fact.ProgrammeRegistered."
+                code = member(body, "code", str, where)
+                start = member(body, "start_date", str, where)
+                try:
+                    self.starts[code] = date.fromisoformat(start)
+                except ValueError as error:
+                    raise ValueError(f"{where}start_date {start!r}: {error}") from None
+            return
+        if aggregate_type != "Beneficiary" or name not in RELEVANT:
+            return
+        where = f"payload.fact.{name}."
+        needed = {key: member(body, key, kind, where) for key, kind in NEEDS.get(name, ())}
+        self.streams.setdefault(member(record, "aggregate_id", str), Stream()).facts.append(
+            Fact(
+                event_id=member(payload, "event_id", str, "payload."),
+                kind=name,
+                day=instant(payload, "occurred_at", "payload.").date(),
+                recorded_at=instant(record, "recorded_at"),
+                body=needed,
+            )
+        )
+
+
 def read_export(path: str) -> tuple[dict, dict[str, Stream], dict[str, date], int]:
     """Streams the export: its header, every beneficiary stream's relevant facts, each
-    programme's start date, and the highest global position read."""
-    streams: dict[str, Stream] = {}
-    starts: dict[str, date] = {}
-    header: dict | None = None
-    trailer: dict | None = None
-    events = 0
-    head = 0
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
+    programme's start date, and the highest global position read. A line that cannot be read
+    raises ExportError naming it: `line N: reason`."""
+    reader = ExportReader()
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ExportError(f"line {number}: not UTF-8 ({error})") from None
+            if not text.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ExportError(f"line {number}: not JSON ({error})") from None
-            kind = record.get("record")
-            if number == 1:
-                if kind != "header" or record.get("format") != "masar-events":
-                    raise ExportError("line 1 is not the header of a masar-events export")
-                if record.get("after", 0) != 0:
-                    raise ExportError(
-                        f"partial export (after {record['after']}): indicators need the whole "
-                        "log, export it without --after"
-                    )
-                header = record
-                continue
-            if trailer is not None:
-                raise ExportError(f"line {number}: after the trailer")
-            if kind == "end":
-                trailer = record
-                continue
-            if kind != "event":
-                continue  # seals: tools/verify_export.py checks them
-            events += 1
-            head = max(head, int(record["global_position"]))
-            payload = record["payload"]
-            fact = payload.get("fact")
-            if not isinstance(fact, dict) or len(fact) != 1:
-                continue
-            ((name, body),) = fact.items()
-            if record["aggregate_type"] == "Programme":
-                if name == "ProgrammeRegistered":
-                    starts[body["code"]] = date.fromisoformat(body["start_date"])
-                continue
-            if record["aggregate_type"] != "Beneficiary" or name not in RELEVANT:
-                continue
-            streams.setdefault(record["aggregate_id"], Stream()).facts.append(
-                Fact(
-                    event_id=payload["event_id"],
-                    kind=name,
-                    day=parse_instant(payload["occurred_at"]).date(),
-                    recorded_at=parse_instant(record["recorded_at"]),
-                    body=body,
-                )
-            )
-    if header is None:
+                reader.line(number, text)
+            except ValueError as error:
+                raise ExportError(f"line {number}: {error}") from None
+    if reader.header is None:
         raise ExportError("the file is empty")
-    if trailer is None:
+    if reader.trailer is None:
         raise ExportError("no trailer line: the export was cut short")
-    if trailer.get("events") != events:
+    if reader.trailer.get("events") != reader.events:
         raise ExportError(
-            f"the trailer counts {trailer.get('events')} events, the file holds {events}"
+            f"the trailer counts {reader.trailer.get('events')} events, the file holds "
+            f"{reader.events}"
         )
-    return header, streams, starts, head
+    return reader.header, reader.streams, reader.starts, reader.head
 
 
 def earliest(dates) -> date | None:
@@ -315,7 +402,10 @@ def main(argv: list[str]) -> int:
 
     try:
         header, streams, starts, head = read_export(args.export)
-    except (OSError, ExportError, KeyError, ValueError) as error:
+    except OSError as error:
+        print(f"error: {args.export}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except ExportError as error:
         print(f"error: {args.export}: {error}", file=sys.stderr)
         return 2
 

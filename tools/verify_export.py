@@ -13,8 +13,13 @@ Python 3.11 or newer, the standard library, and the `cryptography` package for E
 (`pip install -r tools/requirements.txt`). The file is read line by line: memory grows with the
 number of streams, not of events.
 
+Timestamps are checked as text and hashed as stored: an event dated at a leap second (second
+60, which RFC 3339 allows and a log written before Masar refused them may hold) verifies like
+any other.
+
 Exit status: 0 when everything verifies, 1 when anything is wrong (each problem is printed
-with its line, stream and sequence), 2 on a usage error or an unreadable file.
+with its line, stream and sequence; a line that cannot be read at all as `line N:
+MALFORMED_LINE: reason`), 2 on a usage error or an unreadable file.
 """
 
 import argparse
@@ -180,6 +185,9 @@ class ExportChecker:
             record = json.loads(text, parse_float=parse_float, parse_constant=parse_constant)
         except ValueError as error:
             problems.add(number, "MALFORMED_LINE", f"not valid JSON ({error})")
+            return
+        except RecursionError:
+            problems.add(number, "MALFORMED_LINE", "not valid JSON (nested too deeply)")
             return
         if not isinstance(record, dict):
             problems.add(number, "MALFORMED_LINE", "not a JSON object")
@@ -704,7 +712,16 @@ def main(argv=None):
     try:
         with source:
             for number, raw in enumerate(source, start=1):
-                checker.line(number, raw)
+                try:
+                    checker.line(number, raw)
+                except Exception as error:  # noqa: BLE001 - a line no check foresaw
+                    # Reported with its line like any other problem, never a traceback; the
+                    # checking goes on with the next line.
+                    problems.add(
+                        number,
+                        "MALFORMED_LINE",
+                        f"cannot be read ({type(error).__name__}: {error})",
+                    )
                 if number % 4096 == 0 and time.monotonic() >= next_progress:
                     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
                     print(

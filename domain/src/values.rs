@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, SecondsFormat, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -88,6 +89,44 @@ pub enum ValueError {
     /// A target that is negative, too large or not a number.
     #[error("target {0} is not valid: use a number from 0 to 1000000000000")]
     Target(f64),
+    /// A timestamp at a leap second (second 60), which the log does not record.
+    #[error(
+        "{} is a leap second, which the log does not record: send {}, or the next second, {}",
+        rfc3339(*.0), rfc3339(leap_second_before(*.0)), rfc3339(leap_second_after(*.0))
+    )]
+    LeapSecond(DateTime<Utc>),
+}
+
+// ------------------------------------------------------------------------------ timestamps
+
+/// Checks that `at` is no leap second (`…T23:59:60Z`, which RFC 3339 allows and chrono reads
+/// as a second second 59, its nanosecond 1e9 or more). The log records none: those who read it
+/// (the auditors' tools among them, Python's `datetime` for one) count 60 seconds a minute.
+/// Every timestamp a client dates an event with passes here (journey events and programme
+/// activities); the server's own clock never reads a leap second.
+pub fn not_leap_second(at: DateTime<Utc>) -> Result<(), ValueError> {
+    if at.nanosecond() >= 1_000_000_000 {
+        return Err(ValueError::LeapSecond(at));
+    }
+    Ok(())
+}
+
+/// The whole second before a leap second (`…:59`).
+fn leap_second_before(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.with_nanosecond(0).unwrap_or(at)
+}
+
+/// The whole second after a leap second (`…:00` of the next minute).
+fn leap_second_after(at: DateTime<Utc>) -> DateTime<Utc> {
+    let before = leap_second_before(at);
+    before
+        .checked_add_signed(TimeDelta::seconds(1))
+        .unwrap_or(before)
+}
+
+/// `at` as RFC 3339 in UTC, e.g. `2024-06-30T23:59:60Z`.
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 // ------------------------------------------------------------------------------------ text
@@ -731,6 +770,33 @@ mod tests {
         assert!(TargetValue::from_f64(f64::NAN).is_err());
         assert_eq!(serde_json::to_string(&target).unwrap(), "7500");
         assert!(serde_json::from_str::<TargetValue>("-7500").is_err());
+    }
+
+    #[test]
+    fn leap_seconds_are_refused_with_the_seconds_to_send_instead() {
+        use chrono::NaiveDate;
+        let day = NaiveDate::from_ymd_opt(2024, 6, 30).unwrap();
+        let leap = day.and_hms_milli_opt(23, 59, 59, 1_250).unwrap().and_utc();
+        let error = not_leap_second(leap).unwrap_err();
+        assert_eq!(error, ValueError::LeapSecond(leap));
+        assert_eq!(
+            error.to_string(),
+            "2024-06-30T23:59:60.250Z is a leap second, which the log does not record: send \
+             2024-06-30T23:59:59Z, or the next second, 2024-07-01T00:00:00Z"
+        );
+        // Chrono reads one from RFC 3339 text, as the API receives it.
+        let parsed = DateTime::parse_from_rfc3339("2024-07-01T01:59:60+02:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(not_leap_second(parsed).is_err());
+        for fine in [
+            day.and_hms_nano_opt(23, 59, 59, 999_999_999)
+                .unwrap()
+                .and_utc(),
+            day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+        ] {
+            assert_eq!(not_leap_second(fine), Ok(()));
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Test support: a brand-new database with migrations applied, per test.
+//! Test support: a brand-new database per test, with migrations applied (or, to test that a
+//! command applies them, without).
 //!
 //! The server is the one of `DATABASE_URL` when that is set; otherwise a shared embedded
 //! cluster in `<workspace>/target/masar-test-pg` (or in the temporary directory when the
@@ -28,7 +29,8 @@ pub const PREFIX: &str = "masar_test_";
 /// Largest number of connections of a test database's pool (many tests run at once).
 pub const MAX_CONNECTIONS: u32 = 5;
 
-/// A fresh database with migrations applied.
+/// A fresh test database (migrations applied, unless it comes from
+/// [`fresh_empty_database`]).
 #[derive(Debug, Clone)]
 pub struct TestDatabase {
     /// A pool on it (at most [`MAX_CONNECTIONS`] connections).
@@ -94,6 +96,24 @@ pub async fn fresh_database() -> TestDatabase {
 /// A brand-new database with migrations applied, on the server of `DATABASE_URL` or on the
 /// shared embedded test cluster.
 pub async fn try_fresh_database() -> Result<TestDatabase, DatabaseError> {
+    let database = try_fresh_empty_database().await?;
+    MIGRATOR.run(&database.pool).await?;
+    Ok(database)
+}
+
+/// A brand-new database with no migration applied, not even the table that records them;
+/// panics when none can be had (see [`try_fresh_empty_database`]).
+pub async fn fresh_empty_database() -> TestDatabase {
+    match try_fresh_empty_database().await {
+        Ok(database) => database,
+        #[allow(clippy::panic)]
+        Err(error) => panic!("could not create an empty test database: {error}"),
+    }
+}
+
+/// A brand-new database with no migration applied, on the server of `DATABASE_URL` or on the
+/// shared embedded test cluster.
+pub async fn try_fresh_empty_database() -> Result<TestDatabase, DatabaseError> {
     let server = SERVER.get_or_try_init(start_server).await?;
     let name = format!(
         "{PREFIX}{}_{}",
@@ -113,7 +133,6 @@ pub async fn try_fresh_database() -> Result<TestDatabase, DatabaseError> {
         .connect_with(options.disable_statement_logging())
         .await
         .map_err(|source| DatabaseError::Connect { target, source })?;
-    MIGRATOR.run(&pool).await?;
     Ok(TestDatabase {
         pool,
         url: server.url(&name),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use masar_projections::database::{
     self, BinarySearch, Database, DatabaseConfig, DatabaseError, EmbeddedError, EmbeddedPostgres,
+    MissingCluster,
 };
 use masar_projections::testing::fresh_database;
 use sqlx::PgPool;
@@ -40,6 +41,7 @@ impl DataDir {
             url: None,
             data_dir: self.path().to_path_buf(),
             max_connections: 4,
+            missing_cluster: MissingCluster::Create,
         }
     }
 }
@@ -258,6 +260,52 @@ fn the_binaries_are_found_on_this_machine() {
 }
 
 #[tokio::test]
+async fn a_missing_cluster_is_refused_unless_it_may_be_created() {
+    let dir = DataDir::new();
+    let refuse = |data_dir: PathBuf| DatabaseConfig {
+        url: None,
+        data_dir,
+        max_connections: 1,
+        missing_cluster: MissingCluster::Refuse,
+    };
+
+    let typo = dir.path().join("typo-data");
+    let error = database::open(&refuse(typo.clone())).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            DatabaseError::Embedded(EmbeddedError::NoDataDirectory { data_dir })
+                if data_dir == &typo
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("masar migrate"), "{error}");
+    assert!(!typo.exists(), "nothing is created");
+
+    // The directory exists, but holds no cluster.
+    let error = database::open(&refuse(dir.path().to_path_buf()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            DatabaseError::Embedded(EmbeddedError::NoCluster { pgdata, .. })
+                if pgdata == &dir.path().join("pg")
+        ),
+        "{error:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // Once created, the cluster opens either way.
+    database::open(&dir.config()).await.unwrap().close().await;
+    let db = database::open(&refuse(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    assert!(migrations_table_exists(&db.pool).await);
+    db.close().await;
+}
+
+#[tokio::test]
 async fn a_too_long_data_dir_is_refused_plainly() {
     let long = PathBuf::from("/tmp").join("masar-".repeat(17));
     let error = EmbeddedPostgres::new(&long).unwrap_err();
@@ -271,6 +319,7 @@ async fn a_too_long_data_dir_is_refused_plainly() {
         url: None,
         data_dir: long.clone(),
         max_connections: 1,
+        missing_cluster: MissingCluster::Create,
     };
     let error = database::open(&config).await.unwrap_err();
     assert!(
@@ -317,6 +366,7 @@ async fn fresh_databases_are_distinct_and_migrated() {
         url: Some(second.url.clone()),
         data_dir: PathBuf::from("/nonexistent"),
         max_connections: 2,
+        missing_cluster: MissingCluster::Create,
     };
     let opened = database::open(&config).await.unwrap();
     let current: String = sqlx::query_scalar("SELECT current_database()")
@@ -334,6 +384,7 @@ async fn a_connection_failure_names_the_host_but_not_the_password() {
         url: Some("postgresql://someone:s3cret-pw@db.invalid:5433/masar".into()),
         data_dir: PathBuf::from("/nonexistent"),
         max_connections: 1,
+        missing_cluster: MissingCluster::Create,
     };
     let error = database::open(&config).await.unwrap_err();
     let message = error.to_string();
@@ -354,6 +405,7 @@ async fn as_root_a_data_dir_the_postgres_user_cannot_reach_is_refused_plainly() 
         url: None,
         data_dir: dir.path().join("data"),
         max_connections: 1,
+        missing_cluster: MissingCluster::Create,
     };
     let error = database::open(&config).await.unwrap_err();
     assert!(

@@ -25,6 +25,14 @@ fn verifier() -> PathBuf {
         .join("verify_export.py")
 }
 
+/// The auditors' recomputation of the indicators, from the repository's root.
+fn recomputer() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tools")
+        .join("recompute_indicators.py")
+}
+
 /// Whether `python3` with the `cryptography` package can run the verifier. In CI (`CI=true`)
 /// it must; elsewhere the test says why it skips.
 fn python_available() -> bool {
@@ -451,4 +459,185 @@ fn an_export_that_fails_leaves_no_file_and_bad_arguments_are_explained() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0 or more, not -3"), "{stderr}");
+}
+
+/// `tools/recompute_indicators.py FILE --programme AMUDDU-RSK --from DAY --to DAY --json`:
+/// its exit status and its standard output and error together.
+fn recompute(file: &Path, from: &str, to: &str) -> (Option<i32>, String) {
+    let output = Command::new("python3")
+        .arg(recomputer())
+        .arg(file)
+        .args([
+            "--programme",
+            "AMUDDU-RSK",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// The SENSITISED count the recomputation finds from `from` to `to`.
+#[track_caller]
+fn sensitised_between(file: &Path, from: &str, to: &str) -> i64 {
+    let (code, output) = recompute(file, from, to);
+    assert_eq!(code, Some(0), "{output}");
+    let report: Value = serde_json::from_str(&output).unwrap();
+    report["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["code"] == "SENSITISED")
+        .unwrap()["value"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A sealed export of a log written before leap seconds were refused: beneficiary `leap` is
+/// identified on 2024-03-01 and sensitised at 2024-06-30T23:59:60Z, an event inserted into
+/// the table directly (the API now refuses it), through the same hash-chain trigger. Returns
+/// the export, the seal's public key and the database's URL.
+async fn export_with_a_leap_second(dir: &Path) -> (PathBuf, String, String) {
+    let db = fresh_database().await;
+    let key_file = seal_key_file(dir);
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let [model, leap] = [(); 2].map(|()| BeneficiaryId::new(Uuid::new_v4()));
+    record(&write, model, 0, identified()).await;
+    record(&write, model, 1, sensitised("droits et démarches")).await;
+    record(&write, leap, 0, identified()).await;
+    let inserted = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                             payload, metadata) \
+         SELECT aggregate_type, $1, 2, event_type, event_version, \
+                jsonb_set(jsonb_set(payload::jsonb, '{occurred_at}', to_jsonb($2::text)), \
+                          '{event_id}', to_jsonb($3::text))::json, \
+                jsonb_set(jsonb_set(metadata::jsonb, '{occurred_at}', to_jsonb($2::text)), \
+                          '{event_id}', to_jsonb($3::text))::json \
+         FROM events WHERE aggregate_id = $4 AND sequence = 2",
+    )
+    .bind(leap.to_string())
+    .bind("2024-06-30T23:59:60Z")
+    .bind(Uuid::new_v4().to_string())
+    .bind(model.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(inserted.rows_affected(), 1);
+    masar_ok(&db.url, &key_file, &["seal"]);
+    let public_key = masar_ok(&db.url, &key_file, &["seal", "--public-key"])
+        .trim()
+        .to_owned();
+    let file = dir.join("export.jsonl");
+    masar_ok(
+        &db.url,
+        &key_file,
+        &["export", "events", "--output", file.to_str().unwrap()],
+    );
+    let export = Export::read(&file);
+    let line = &export.lines[export.event(&leap.to_string(), 2)];
+    assert!(line.contains("2024-06-30T23:59:60Z"), "{line}");
+    (file, public_key, db.url.clone())
+}
+
+#[tokio::test]
+async fn an_event_dated_at_a_leap_second_in_an_old_log_is_read_by_both_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, public_key, url) = export_with_a_leap_second(dir.path()).await;
+    // Masar itself still verifies that log.
+    masar_ok(&url, &dir.path().join("unused.key"), &["verify"]);
+    if !python_available() {
+        return;
+    }
+    let (code, output) = verify(&file, Some(&public_key));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.starts_with("OK: 7 events"), "{output}");
+
+    // The leap second is the last moment of 2024-06-30, as Masar dates it.
+    assert_eq!(sensitised_between(&file, "2024-06-30", "2024-06-30"), 1);
+    assert_eq!(sensitised_between(&file, "2024-07-01", "2024-07-31"), 0);
+    assert_eq!(sensitised_between(&file, "2024-03-01", "2024-06-29"), 1);
+}
+
+#[tokio::test]
+async fn both_tools_name_the_line_they_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, public_key, _) = export_with_a_leap_second(dir.path()).await;
+    if !python_available() {
+        return;
+    }
+    let export = Export::read(&file);
+    // A journey event's line.
+    let index = (0..export.lines.len())
+        .find(|&i| export.parsed(i)["aggregate_type"] == "Beneficiary")
+        .unwrap();
+    let mut event = export.parsed(index);
+    let number = format!("line {}:", index + 1);
+    let corrupt = |name: &str, line: String| {
+        let mut lines = export.lines.clone();
+        lines[index] = line;
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let no_traceback = |output: &str| {
+        assert!(!output.contains("Traceback"), "{output}");
+    };
+
+    // Cut short: not JSON.
+    let cut = corrupt("cut.jsonl", export.lines[index][..40].to_owned());
+    let (code, output) = verify(&cut, Some(&public_key));
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains(&format!("{number} MALFORMED_LINE")),
+        "{output}"
+    );
+    let (code, output) = recompute(&cut, "2024-01-01", "2024-12-31");
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains(&number), "{output}");
+    no_traceback(&output);
+
+    // Nested deeper than a JSON reader recurses.
+    let deep = corrupt(
+        "deep.jsonl",
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    for (code, output) in [
+        verify(&deep, Some(&public_key)),
+        recompute(&deep, "2024-01-01", "2024-12-31"),
+    ] {
+        assert!(matches!(code, Some(1 | 2)), "{output}");
+        assert!(output.contains(&number), "{output}");
+        no_traceback(&output);
+    }
+
+    // Valid JSON, but a payload that is not an object, or a date that does not exist.
+    let mut shapeless = event.clone();
+    shapeless["payload"] = "nothing".into();
+    event["payload"]["occurred_at"] = "2024-02-30T10:00:00Z".into();
+    for (name, line, reason) in [
+        ("shapeless.jsonl", shapeless, "payload"),
+        ("no-such-day.jsonl", event, "occurred_at"),
+    ] {
+        let path = corrupt(name, line.to_string());
+        let (code, output) = recompute(&path, "2024-01-01", "2024-12-31");
+        assert_eq!(code, Some(2), "{output}");
+        assert!(output.contains(&number), "{output}");
+        assert!(output.contains(reason), "{output}");
+        no_traceback(&output);
+        // The verifier reports the altered event and goes on.
+        let (code, output) = verify(&path, Some(&public_key));
+        assert_eq!(code, Some(1), "{output}");
+        assert!(output.contains(&number), "{output}");
+        no_traceback(&output);
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::fixtures::{
-    identified, issue, submission, world, World, BENEFICIARY, FULL_NAME, RECORD,
+    identified, issue, log_head, record, submission, world, World, BENEFICIARY, FULL_NAME, RECORD,
 };
 use crate::helpers::spawn_app_with;
 
@@ -591,4 +591,95 @@ async fn introspection_can_be_switched_off() {
         .graphql("{ me { role } }", json!({}), Some(&admin))
         .await;
     assert_eq!(me.data()["me"]["role"], "ADMIN");
+}
+
+#[tokio::test]
+async fn a_leap_second_is_refused_naming_the_field_and_nothing_is_recorded() {
+    let World {
+        app,
+        admin,
+        partner,
+    } = world().await;
+    let beneficiary = Uuid::new_v4();
+    let payload = record(
+        &app,
+        &partner,
+        vec![submission(
+            Uuid::new_v4(),
+            beneficiary,
+            "2024-06-30T09:00:00Z",
+            identified(),
+        )],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 1, "{payload:#}");
+    let head = log_head(&app, &admin).await;
+
+    // Journey events dated at a leap second, in UTC and with an offset.
+    for (leap, before, after) in [
+        (
+            "2024-06-30T23:59:60Z",
+            "2024-06-30T23:59:59Z",
+            "2024-07-01T00:00:00Z",
+        ),
+        (
+            "2024-07-01T01:59:60.5+02:00",
+            "2024-06-30T23:59:59Z",
+            "2024-07-01T00:00:00Z",
+        ),
+    ] {
+        let payload = record(
+            &app,
+            &partner,
+            vec![submission(
+                Uuid::new_v4(),
+                beneficiary,
+                leap,
+                json!({ "sensitised": { "topic": "Droits du travail" } }),
+            )],
+        )
+        .await;
+        assert_eq!(payload["rejected"], 1, "{payload:#}");
+        let result = &payload["results"][0];
+        assert_eq!(result["status"], "REJECTED");
+        assert_eq!(result["error"]["code"], "VALIDATION");
+        assert_eq!(result["error"]["field"], "occurredAt");
+        let message = result["error"]["message"].as_str().unwrap();
+        assert!(message.contains("leap second"), "{message}");
+        assert!(message.contains(before), "{message}");
+        assert!(message.contains(after), "{message}");
+    }
+
+    // A programme activity too.
+    let activity = app
+        .graphql(
+            r#"mutation($input: ProgrammeActivitySubmission!) {
+                recordProgrammeActivity(input: $input) { status error { code field message } } }"#,
+            json!({ "input": {
+                "activityId": Uuid::new_v4(), "programmeCode": "AMUDDU-RSK",
+                "occurredAt": "2024-06-30T23:59:60Z",
+                "activity": { "companyEngaged": { "companyName": "Atlas Textiles", "rseLabelled": true } },
+            }}),
+            Some(&partner),
+        )
+        .await;
+    let result = &activity.data()["recordProgrammeActivity"];
+    assert_eq!(result["status"], "REJECTED", "{result:#}");
+    assert_eq!(result["error"]["code"], "VALIDATION");
+    assert_eq!(result["error"]["field"], "occurredAt");
+    assert_eq!(log_head(&app, &admin).await, head, "something was recorded");
+
+    // The second before is recorded as any other.
+    let payload = record(
+        &app,
+        &partner,
+        vec![submission(
+            Uuid::new_v4(),
+            beneficiary,
+            "2024-06-30T23:59:59.999Z",
+            json!({ "sensitised": { "topic": "Droits du travail" } }),
+        )],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 1, "{payload:#}");
 }

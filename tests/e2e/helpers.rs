@@ -75,8 +75,17 @@ pub async fn spawn_app_logging_to(env: &[(&str, &str)], log: &Path) -> TestApp {
     spawn(env, Some(log)).await
 }
 
+/// Starts `masar serve` as [`spawn_app`] does, on the database `db` as it is (e.g. one with no
+/// migration applied).
+pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+    spawn_on(db, &[], None).await
+}
+
 async fn spawn(env: &[(&str, &str)], log: Option<&Path>) -> TestApp {
-    let db = fresh_database().await;
+    spawn_on(fresh_database().await, env, log).await
+}
+
+async fn spawn_on(db: TestDatabase, env: &[(&str, &str)], log: Option<&Path>) -> TestApp {
     let port = free_port();
     let master_key = MasterKey::generate();
     let mut command = Command::new(MASAR);
@@ -237,4 +246,61 @@ impl TestApp {
         );
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
+}
+
+/// The version of every migration in `migrations/`, from the files' names (`0001_….sql`), in
+/// order.
+pub fn migration_versions() -> Vec<i64> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut versions: Vec<i64> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".sql"))
+        .map(|name| name.split('_').next().unwrap().parse().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert!(!versions.is_empty(), "no migration in {}", dir.display());
+    versions
+}
+
+/// Each applied migration's version, checksum and time of installation, in order: equal
+/// before and after a run that applies nothing.
+pub async fn applied_migrations(pool: &sqlx::PgPool) -> Vec<(i64, Vec<u8>, String)> {
+    sqlx::query_as(
+        "SELECT version, checksum, installed_on::text FROM _sqlx_migrations WHERE success \
+         ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Checks that `pool`'s database is new: no table at all, not even `_sqlx_migrations`.
+pub async fn assert_no_table(pool: &sqlx::PgPool) {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(tables.is_empty(), "not an empty database: {tables:?}");
+}
+
+/// Checks that every migration of `migrations/` is applied to `pool`'s database, and that
+/// the log's tables exist.
+pub async fn assert_fully_migrated(pool: &sqlx::PgPool) {
+    let applied: Vec<i64> = applied_migrations(pool)
+        .await
+        .into_iter()
+        .map(|(version, _, _)| version)
+        .collect();
+    assert_eq!(applied, migration_versions());
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' \
+         AND table_name IN ('events', 'snapshots', 'seals', 'projection_checkpoints')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 4);
 }

@@ -15,7 +15,7 @@ mod verify;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use masar_projections::database::{self, Database, DatabaseConfig};
+use masar_projections::database::{self, Database, DatabaseConfig, MissingCluster};
 
 use masar_projections::seal::{parse_public_key, VerifyingKey};
 
@@ -88,10 +88,15 @@ pub struct Config {
     /// the seal key, if there is one, is trusted.
     #[arg(long, env = "MASAR_SEAL_PUBLIC_KEY", global = true, value_name = "HEX")]
     pub seal_public_key: Option<String>,
+    /// Whether the command may create the embedded cluster when the data directory holds none:
+    /// set from the command by [`Cli::run`] ([`Command::missing_cluster`]).
+    #[arg(skip)]
+    missing_cluster: MissingCluster,
 }
 
 impl Config {
-    /// Opens the database (starting the embedded server if needed) and applies migrations.
+    /// Opens the database (starting the embedded server if needed, creating it only for the
+    /// commands that may: see [`Command::missing_cluster`]) and applies migrations.
     pub async fn open_database(&self) -> anyhow::Result<Database> {
         let config = DatabaseConfig {
             url: self
@@ -100,6 +105,7 @@ impl Config {
                 .filter(|url| !url.trim().is_empty()),
             data_dir: self.data_dir.clone(),
             max_connections: self.db_max_connections,
+            missing_cluster: self.missing_cluster,
         };
         Ok(database::open(&config).await?)
     }
@@ -186,9 +192,28 @@ pub enum Command {
     Seal(seal::SealArgs),
 }
 
+impl Command {
+    /// Whether this command may create the embedded cluster when the data directory holds
+    /// none: only those that start from nothing. Every other command reads an existing log,
+    /// and a mistyped --data-dir must fail rather than pass for an empty log.
+    pub fn missing_cluster(&self) -> MissingCluster {
+        match self {
+            Command::Serve(_) | Command::Demo(_) | Command::Migrate => MissingCluster::Create,
+            Command::Erase(_)
+            | Command::Keys(_)
+            | Command::Token(_)
+            | Command::Projections(_)
+            | Command::Verify(_)
+            | Command::Export(_)
+            | Command::Seal(_) => MissingCluster::Refuse,
+        }
+    }
+}
+
 impl Cli {
     /// Runs the chosen command.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        self.config.missing_cluster = self.command.missing_cluster();
         match self.command {
             Command::Serve(args) => serve::run(&self.config, args).await,
             Command::Demo(args) => demo::run(&self.config, args).await,

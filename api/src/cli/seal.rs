@@ -22,13 +22,25 @@ pub struct SealArgs {
 /// Runs `masar seal`.
 pub async fn run(config: &Config, args: SealArgs) -> anyhow::Result<()> {
     let source = config.seal_key_source().ok_or(SealKeyError::Missing)?;
-    let key = source.load()?;
     if args.public_key {
-        println!("{}", key.public_key_hex());
+        println!("{}", source.load()?.public_key_hex());
         return Ok(());
     }
+    // A key file that exists is read first, so that a bad one fails at once; a missing one is
+    // generated (embedded default) only once the database is open, so that nothing is written
+    // into a data directory that holds no log.
+    let existing = source.load_existing()?;
     let database = config.open_database().await?;
-    let outcome = seal::seal(&database.pool, key.signing_key()).await;
+    let key = match existing {
+        Some(key) => Ok(key),
+        None => source.load(),
+    };
+    let outcome = match key {
+        Ok(key) => seal::seal(&database.pool, key.signing_key())
+            .await
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(error.into()),
+    };
     database.close().await;
     match outcome? {
         SealOutcome::Sealed(seal) => {

@@ -40,9 +40,9 @@ use crate::directory::{Directory, DomainServices, ProgrammeFacts};
 use crate::ids::{CountryCode, CourseCode, EventId, OrganisationCode, ProgrammeCode, RegionCode};
 use crate::journey;
 use crate::values::{
-    optional_text, required_text, text_list, trim_text, Actor, AgeBand, ConsentScope,
-    EncryptedPersonalData, LegalStatus, ReferralChannel, Role, Sex, Stage, ValueError,
-    MAX_CIPHERTEXT_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
+    not_leap_second, optional_text, required_text, text_list, trim_text, Actor, AgeBand,
+    ConsentScope, EncryptedPersonalData, LegalStatus, ReferralChannel, Role, Sex, Stage,
+    ValueError, MAX_CIPHERTEXT_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
 };
 use crate::MAX_CLOCK_SKEW;
 
@@ -476,6 +476,7 @@ impl Beneficiary {
         now: DateTime<Utc>,
         programme: &ProgrammeFacts,
     ) -> Result<(), BeneficiaryError> {
+        not_leap_second(occurred_at).map_err(BeneficiaryError::invalid("occurredAt"))?;
         if occurred_at > now + MAX_CLOCK_SKEW {
             return Err(BeneficiaryError::DatedInFuture { occurred_at, now });
         }

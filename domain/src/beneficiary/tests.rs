@@ -534,6 +534,31 @@ fn no_event_dated_in_the_future_beyond_the_clock_skew() {
 }
 
 #[test]
+fn no_event_dated_at_a_leap_second() {
+    let leap = date(2024, 6, 30)
+        .and_hms_milli_opt(23, 59, 59, 1_000)
+        .unwrap()
+        .and_utc();
+    refuses(
+        vec![identified()],
+        command_at(remess(), 2, leap, sensitised()),
+        BeneficiaryError::Invalid {
+            field: "occurredAt",
+            problem: ValueError::LeapSecond(leap),
+        },
+    );
+    let before = date(2024, 6, 30)
+        .and_hms_milli_opt(23, 59, 59, 999)
+        .unwrap()
+        .and_utc();
+    accepts(
+        vec![identified()],
+        command_at(remess(), 2, before, sensitised()),
+        event(2, before, "REMESS", sensitised()),
+    );
+}
+
+#[test]
 fn no_event_dated_before_the_programme_starts() {
     let before = Utc.with_ymd_and_hms(2022, 12, 31, 23, 59, 59).unwrap();
     refuses(

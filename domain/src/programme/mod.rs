@@ -28,8 +28,9 @@ pub use self::events::{ProgrammeEvent, ProgrammeFact, PROGRAMME_EVENT_VERSION};
 use crate::directory::{Directory, DomainServices, ProgrammeFacts};
 use crate::ids::{CountryCode, EventId, OrganisationCode, ProgrammeCode, RegionCode};
 use crate::values::{
-    optional_text, required_text, text_list, trim_optional_text, trim_text, Actor, IndicatorCode,
-    IndicatorKind, Role, TargetValue, MAX_DESCRIPTION_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS,
+    not_leap_second, optional_text, required_text, text_list, trim_optional_text, trim_text, Actor,
+    IndicatorCode, IndicatorKind, Role, TargetValue, MAX_DESCRIPTION_CHARS, MAX_LIST_ITEMS,
+    MAX_NAME_CHARS,
 };
 use crate::MAX_CLOCK_SKEW;
 
@@ -291,6 +292,7 @@ impl Programme {
                 programme: registration.code.clone(),
             });
         }
+        not_leap_second(occurred_at).map_err(ProgrammeError::invalid("occurredAt"))?;
         if occurred_at > now + MAX_CLOCK_SKEW {
             return Err(ProgrammeError::DatedInFuture { occurred_at, now });
         }

@@ -477,6 +477,20 @@ fn activities_are_dated_within_the_programme() {
 }
 
 #[test]
+fn no_activity_is_dated_at_a_leap_second() {
+    let leap = date(2024, 6, 30)
+        .and_hms_milli_opt(23, 59, 59, 1_000)
+        .unwrap()
+        .and_utc();
+    given(vec![registered()])
+        .when(activity(remess(), 2, leap, company("Renault")))
+        .then_expect_error(ProgrammeError::Invalid {
+            field: "occurredAt",
+            problem: ValueError::LeapSecond(leap),
+        });
+}
+
+#[test]
 fn a_trainer_belongs_to_a_registered_organisation() {
     given(vec![registered()])
         .when(activity(remess(), 2, at(1), trainer("NOBODY")))

@@ -4,7 +4,8 @@
 //!
 //! Layout of the data directory:
 //!
-//! - `pg/`: the cluster (`PGDATA`), created by `initdb` on first use;
+//! - `pg/`: the cluster (`PGDATA`), created by `initdb` on first use by a command that may
+//!   create it (`database::MissingCluster`);
 //! - `run/`: the socket directory (`run/.s.PGSQL.5432`);
 //! - `postgres.log`: the server's log;
 //! - `masar.lock`: a file lock taken around initialisation, start and stop, so that several
@@ -107,6 +108,30 @@ pub enum EmbeddedError {
     NotADataDirectory {
         /// The `pg/` directory.
         path: PathBuf,
+    },
+    /// The data directory does not exist, and the command may not create a cluster there.
+    #[error(
+        "the data directory {} does not exist, so there is no log to read: check --data-dir \
+         (MASAR_DATA_DIR), set DATABASE_URL, or create a database there with `masar migrate \
+         --data-dir {}` (or `masar demo --data-dir {}`)",
+        data_dir.display(), data_dir.display(), data_dir.display()
+    )]
+    NoDataDirectory {
+        /// The data directory asked for (absolute).
+        data_dir: PathBuf,
+    },
+    /// The data directory holds no initialised cluster, and the command may not create one.
+    #[error(
+        "the data directory {} holds no database ({} is not a PostgreSQL cluster), so there \
+         is no log to read: check --data-dir (MASAR_DATA_DIR), set DATABASE_URL, or create a \
+         database there with `masar migrate --data-dir {}` (or `masar demo --data-dir {}`)",
+        data_dir.display(), pgdata.display(), data_dir.display(), data_dir.display()
+    )]
+    NoCluster {
+        /// The data directory asked for (absolute).
+        data_dir: PathBuf,
+        /// Its `pg/`, missing or without `PG_VERSION`.
+        pgdata: PathBuf,
     },
     /// A file operation failed.
     #[error("could not {action} {}: {source}", path.display())]
@@ -816,6 +841,22 @@ fn create_private_dir(dir: &Path) -> Result<(), EmbeddedError> {
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(io_error("create directory", dir)(error)),
     }
+}
+
+/// Checks, creating nothing, that `data_dir` holds an initialised cluster (`pg/PG_VERSION`), as
+/// a command that reads an existing log needs: fails with [`EmbeddedError::NoDataDirectory`]
+/// or [`EmbeddedError::NoCluster`] otherwise.
+pub fn require_cluster(data_dir: &Path) -> Result<(), EmbeddedError> {
+    let data_dir = std::path::absolute(data_dir)
+        .map_err(io_error("make absolute the data directory", data_dir))?;
+    if !data_dir.is_dir() {
+        return Err(EmbeddedError::NoDataDirectory { data_dir });
+    }
+    let pgdata = data_dir.join("pg");
+    if !pgdata.join("PG_VERSION").is_file() {
+        return Err(EmbeddedError::NoCluster { data_dir, pgdata });
+    }
+    Ok(())
 }
 
 /// Checks that the socket of an embedded server in `data_dir` (absolute) fits in a Unix socket

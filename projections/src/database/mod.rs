@@ -9,7 +9,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
-pub use embedded::{BinarySearch, EmbeddedError, EmbeddedPostgres};
+pub use embedded::{require_cluster, BinarySearch, EmbeddedError, EmbeddedPostgres};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -26,6 +26,21 @@ pub struct DatabaseConfig {
     pub data_dir: PathBuf,
     /// Largest number of connections in the pool.
     pub max_connections: u32,
+    /// Whether the embedded cluster may be created when `data_dir` holds none.
+    pub missing_cluster: MissingCluster,
+}
+
+/// What [`open`] does when the embedded data directory holds no cluster yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingCluster {
+    /// Fail ([`EmbeddedError::NoDataDirectory`] or [`EmbeddedError::NoCluster`]), creating
+    /// nothing: for commands that read an existing log, where a mistyped directory must not
+    /// pass for an empty log.
+    #[default]
+    Refuse,
+    /// Create the directory and initialise the cluster: for commands that may start from
+    /// nothing (`serve`, `demo`, `migrate`).
+    Create,
 }
 
 /// Why the database could not be opened.
@@ -110,8 +125,9 @@ impl Database {
 }
 
 /// Opens the database of `config` and applies pending migrations: the server of `config.url`,
-/// or else the embedded server in `config.data_dir`, started (and initialised) if needed,
-/// database `masar` created if missing.
+/// or else the embedded server in `config.data_dir`, started if needed (and initialised if
+/// `config.missing_cluster` allows it, else refused when it holds no cluster), database `masar`
+/// created if missing.
 pub async fn open(config: &DatabaseConfig) -> Result<Database, DatabaseError> {
     let max_connections = config.max_connections.max(1);
     let database = match &config.url {
@@ -127,6 +143,9 @@ pub async fn open(config: &DatabaseConfig) -> Result<Database, DatabaseError> {
             }
         }
         None => {
+            if config.missing_cluster == MissingCluster::Refuse {
+                require_cluster(&config.data_dir)?;
+            }
             let embedded = EmbeddedPostgres::new(&config.data_dir)?;
             let started_here = embedded.start().await?;
             let prepared = async {
