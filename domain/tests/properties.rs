@@ -410,7 +410,7 @@ fn reference(events: &[BeneficiaryEvent]) -> Reference {
             .iter()
             .filter(|event| matches!(event.fact, JourneyFact::Exited { .. }))
             .map(|event| event.event_id)
-            .last(),
+            .next_back(),
         erased: events
             .iter()
             .any(|event| matches!(event.fact, JourneyFact::PersonalDataErased { .. })),
