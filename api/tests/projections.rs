@@ -20,8 +20,8 @@ use masar_domain::values::{
 use masar_projections::activities::ActivityProjection;
 use masar_projections::beneficiaries::BeneficiaryProjection;
 use masar_projections::feed::{self, catch_up};
-use masar_projections::indicators::{compute, IndicatorQuery};
-use masar_projections::rebuild::{rebuild, RebuildProgress};
+use masar_projections::indicators::{compute, IndicatorError, IndicatorQuery};
+use masar_projections::rebuild::{rebuild, RebuildError, RebuildProgress};
 use masar_projections::testing::fresh_database;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -472,15 +472,23 @@ async fn indicators_follow_the_definitions_and_retractions_refold_the_past() {
     assert!(comparison.ok(), "{comparison:?}");
 
     // Repeated dimensions and empty periods are refused.
-    assert!(compute(
+    let error = compute(
         &db.pool,
-        &query(date(0), date(1), vec![Dimension::Sex, Dimension::Sex])
+        &query(date(0), date(1), vec![Dimension::Sex, Dimension::Sex]),
     )
     .await
-    .is_err());
-    assert!(compute(&db.pool, &query(date(5), date(1), Vec::new()))
+    .unwrap_err();
+    assert!(
+        matches!(error, IndicatorError::RepeatedDimension(Dimension::Sex)),
+        "{error:?}"
+    );
+    let error = compute(&db.pool, &query(date(5), date(1), Vec::new()))
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(
+        matches!(error, IndicatorError::EmptyPeriod { from, to } if from == date(5) && to == date(1)),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -540,7 +548,11 @@ async fn a_rebuild_gives_the_same_tables_and_checkpoint() {
     .await
     .unwrap();
     assert_eq!(identified_total, 41);
-    assert!(rebuild(&db.pool, "nope", &|_| {}).await.is_err());
+    let error = rebuild(&db.pool, "nope", &|_| {}).await.unwrap_err();
+    assert!(
+        matches!(&error, RebuildError::UnknownProjection(name) if name == "nope"),
+        "{error:?}"
+    );
     let report = rebuild(&db.pool, "programme_activities", &|_| {})
         .await
         .unwrap();
