@@ -142,7 +142,14 @@ async fn revoking_one_token_leaves_the_others_working() {
         .await
         .unwrap();
     assert!(store.revoke(a.id).await.unwrap());
-    assert!(store.authenticate(&a.secret).await.is_err());
+    let error = store.authenticate(&a.secret).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AuthError::Unauthenticated(Unauthenticated::RevokedToken)
+        ),
+        "{error:?}"
+    );
     assert_eq!(store.authenticate(&b.secret).await.unwrap().token_id, b.id);
 }
 
@@ -210,6 +217,15 @@ async fn the_table_accepts_only_the_four_roles() {
     .bind(Uuid::new_v4())
     .bind(hash_secret("x"))
     .execute(&pool)
-    .await;
-    assert!(inserted.is_err());
+    .await
+    .unwrap_err();
+    let error = inserted.as_database_error().unwrap();
+    // check_violation, of the role column's CHECK.
+    assert_eq!(error.code().as_deref(), Some("23514"), "{error}");
+    assert_eq!(error.constraint(), Some("api_tokens_role_check"), "{error}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
 }

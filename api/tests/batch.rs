@@ -236,6 +236,10 @@ async fn concurrent_batches_on_the_same_streams_lose_nothing() {
         .iter()
         .map(|id| submission(*id, 0, identified()))
         .collect();
+    let mut submitted: BTreeSet<String> = identify
+        .iter()
+        .map(|item| item.event_id.to_string())
+        .collect();
     assert!(record_batch(&write, identify, None)
         .await
         .iter()
@@ -252,6 +256,7 @@ async fn concurrent_batches_on_the_same_streams_lose_nothing() {
                 })
             })
             .collect();
+        submitted.extend(items.iter().map(|item| item.event_id.to_string()));
         handles.push(tokio::spawn(async move {
             record_batch(&write, items, None).await
         }));
@@ -275,5 +280,20 @@ async fn concurrent_batches_on_the_same_streams_lose_nothing() {
         assert_eq!(stream.len(), 1 + 4 * 3);
         assert!(verify_chain(&stream).is_empty());
     }
-    let _ = org("REMESS");
+    // Exactly the events submitted, each once, each recorded for the partner that sent it
+    // (REMESS) and without a token (none was given).
+    let stored: Vec<String> = rows
+        .iter()
+        .map(|row| row.metadata["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored.len(), submitted.len());
+    assert_eq!(stored.into_iter().collect::<BTreeSet<_>>(), submitted);
+    for row in &rows {
+        assert_eq!(
+            row.metadata["organisation"],
+            org("REMESS").as_str(),
+            "{row:?}"
+        );
+        assert_eq!(row.metadata.get("token_id"), None, "{row:?}");
+    }
 }

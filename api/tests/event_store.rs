@@ -207,17 +207,40 @@ async fn the_hash_chain_recomputes_from_the_stored_rows() {
     );
 }
 
+/// The SQLSTATE and message of a statement's database error.
+fn database_error(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> (String, String) {
+    let error = result.expect_err("the statement was refused");
+    let error = error
+        .as_database_error()
+        .unwrap_or_else(|| panic!("not a database error: {error}"));
+    (
+        error.code().unwrap_or_default().into_owned(),
+        error.message().to_owned(),
+    )
+}
+
 #[tokio::test]
-async fn the_log_refuses_updates_and_deletes() {
+async fn the_log_refuses_updates_deletes_and_truncation() {
     let db = fresh_database().await;
     let write = WriteSide::new(db.pool.clone()).await.unwrap();
     set_up(&write).await;
-    let update = sqlx::query("UPDATE events SET event_type = 'X'")
-        .execute(&db.pool)
-        .await;
-    assert!(update.is_err());
-    let delete = sqlx::query("DELETE FROM events").execute(&db.pool).await;
-    assert!(delete.is_err());
+    for (statement, operation) in [
+        ("UPDATE events SET event_type = 'X'", "UPDATE"),
+        ("DELETE FROM events", "DELETE"),
+        ("TRUNCATE events", "TRUNCATE"),
+        ("TRUNCATE events CASCADE", "TRUNCATE"),
+    ] {
+        let refused = sqlx::query(statement).execute(&db.pool).await;
+        // The append-only trigger's refusal: insufficient_privilege, naming the operation.
+        assert_eq!(
+            database_error(refused),
+            (
+                "42501".to_owned(),
+                format!("the event log is append-only: {operation} is not allowed on events")
+            ),
+            "{statement}"
+        );
+    }
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&db.pool)
         .await

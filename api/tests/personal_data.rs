@@ -8,7 +8,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{admin, command, identified_with, sensitised, set_up};
-use masar::privacy::{erase, ErasureRequest, MasterKey, PersonalData, PersonalDataVault};
+use masar::privacy::{
+    erase, ErasureRequest, MasterKey, PersonalData, PersonalDataVault, PrivacyError,
+};
 use masar::record::{record_journey_event, SubmissionStatus};
 use masar::write::WriteSide;
 use masar_domain::beneficiary::{Beneficiary, BeneficiaryCommand, BeneficiaryEvent, JourneyFact};
@@ -107,16 +109,16 @@ async fn personal_data_is_stored_only_encrypted_and_opens_with_the_master_key() 
     }
     // A ciphertext moved to another beneficiary does not decrypt.
     let first = beneficiary(&db.pool, ids[0]).await;
-    assert!(vault
-        .open(ids[1], first.personal_data().unwrap())
-        .await
-        .is_err());
+    assert!(matches!(
+        vault.open(ids[1], first.personal_data().unwrap()).await,
+        Err(PrivacyError::Undecryptable)
+    ));
     // Another master key does not open it either.
     let stranger = PersonalDataVault::new(db.pool.clone(), MasterKey::generate());
-    assert!(stranger
-        .open(ids[0], first.personal_data().unwrap())
-        .await
-        .is_err());
+    assert!(matches!(
+        stranger.open(ids[0], first.personal_data().unwrap()).await,
+        Err(PrivacyError::ForeignMasterKey { .. })
+    ));
 }
 
 #[tokio::test]
@@ -254,7 +256,10 @@ async fn rotation_rewraps_every_key_without_touching_events() {
             Some(NAME)
         );
         assert!(
-            vault.open(*id, &sealed).await.is_err(),
+            matches!(
+                vault.open(*id, &sealed).await,
+                Err(PrivacyError::ForeignMasterKey { .. })
+            ),
             "the old master key no longer opens"
         );
     }

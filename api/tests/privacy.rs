@@ -110,7 +110,11 @@ async fn a_ciphertext_or_key_row_moved_to_another_beneficiary_does_not_decrypt()
             Err(PrivacyError::CorruptDataKey { key_id }) if key_id == sealed_a.key_id
         ));
     }
-    assert!(vault.seal(c, &data("Awa Qwertz")).await.is_err());
+    // Nor does it seal anything new for the beneficiary it now names.
+    assert!(matches!(
+        vault.seal(c, &data("Awa Qwertz")).await,
+        Err(PrivacyError::CorruptDataKey { key_id }) if key_id == sealed_a.key_id
+    ));
 
     // No error message carries personal data.
     let error = vault.open(b, &sealed_a).await.unwrap_err().to_string();
@@ -138,7 +142,17 @@ async fn a_key_of_another_master_is_refused_plainly_and_unknown_keys_read_as_era
         }
         result => panic!("expected ForeignMasterKey, got {result:?}"),
     }
-    assert!(other.seal(a, &data("Awa Qwertz")).await.is_err());
+    // Nor does another master key seal with the existing data key (or make a second one).
+    match other.seal(a, &data("Awa Qwertz")).await {
+        Err(PrivacyError::ForeignMasterKey {
+            wrapped_by,
+            configured,
+        }) => {
+            assert_eq!(wrapped_by, master.id());
+            assert_eq!(configured, other.master_key_id());
+        }
+        result => panic!("expected ForeignMasterKey, got {result:?}"),
+    }
 
     // A rotation from a master key that wraps nothing here refuses the keys it finds, and a
     // rotation to the key in use is refused; neither changes anything.

@@ -6,22 +6,27 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use common::{command, identified, record, sensitised, set_up};
 use cqrs_es::{Aggregate, DomainEvent};
+use masar::auth::{Principal, TokenStore};
 use masar::batch::record_batch;
+use masar::graphql::{build_schema, ApiContext, SchemaOptions};
+use masar::notices::NoticeHub;
 use masar::write::WriteSide;
 use masar_domain::beneficiary::{Beneficiary, BeneficiaryCommand, JourneyFact, RecordJourneyEvent};
 use masar_domain::directory::DomainServices;
 use masar_domain::ids::{BeneficiaryId, CourseCode};
 use masar_domain::values::{
-    Dimension, EmploymentKind, IndicatorCode, LivingConditions, TrainingKind,
+    Dimension, EmploymentKind, IndicatorCode, LivingConditions, Role, TrainingKind,
 };
 use masar_projections::activities::ActivityProjection;
 use masar_projections::beneficiaries::BeneficiaryProjection;
 use masar_projections::feed::{self, catch_up};
-use masar_projections::indicators::{compute, IndicatorQuery};
-use masar_projections::rebuild::{rebuild, RebuildProgress};
+use masar_projections::indicators::{compute, IndicatorError, IndicatorQuery};
+use masar_projections::rebuild::{rebuild, RebuildError, RebuildProgress};
 use masar_projections::testing::fresh_database;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -472,15 +477,23 @@ async fn indicators_follow_the_definitions_and_retractions_refold_the_past() {
     assert!(comparison.ok(), "{comparison:?}");
 
     // Repeated dimensions and empty periods are refused.
-    assert!(compute(
+    let error = compute(
         &db.pool,
-        &query(date(0), date(1), vec![Dimension::Sex, Dimension::Sex])
+        &query(date(0), date(1), vec![Dimension::Sex, Dimension::Sex]),
     )
     .await
-    .is_err());
-    assert!(compute(&db.pool, &query(date(5), date(1), Vec::new()))
+    .unwrap_err();
+    assert!(
+        matches!(error, IndicatorError::RepeatedDimension(Dimension::Sex)),
+        "{error:?}"
+    );
+    let error = compute(&db.pool, &query(date(5), date(1), Vec::new()))
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(
+        matches!(error, IndicatorError::EmptyPeriod { from, to } if from == date(5) && to == date(1)),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -540,9 +553,146 @@ async fn a_rebuild_gives_the_same_tables_and_checkpoint() {
     .await
     .unwrap();
     assert_eq!(identified_total, 41);
-    assert!(rebuild(&db.pool, "nope", &|_| {}).await.is_err());
+    let error = rebuild(&db.pool, "nope", &|_| {}).await.unwrap_err();
+    assert!(
+        matches!(&error, RebuildError::UnknownProjection(name) if name == "nope"),
+        "{error:?}"
+    );
     let report = rebuild(&db.pool, "programme_activities", &|_| {})
         .await
         .unwrap();
     assert_eq!(report.replayed, 0);
+}
+
+/// A log line sink for [`tracing_subscriber`], kept for the test to read.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_read_past_the_projection_wait_says_it_is_stale() {
+    let db = fresh_database().await;
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    // Everything so far applied, then one identification acknowledged that no runner applies.
+    settle(&db.pool).await;
+    let before: i64 = count(&db.pool, "SELECT max(global_position) FROM events").await;
+    record(&write, BeneficiaryId::new(Uuid::new_v4()), 0, identified()).await;
+    let head: i64 = count(&db.pool, "SELECT max(global_position) FROM events").await;
+    assert_eq!(head, before + 1);
+
+    let schema = build_schema(
+        ApiContext {
+            write: write.clone(),
+            tokens: TokenStore::new(db.pool.clone()),
+            vault: None,
+            notices: NoticeHub::start(db.pool.clone()),
+            indicator_updates: masar::indicator_updates::UpdateHub::start(db.pool.clone()),
+        },
+        SchemaOptions {
+            projection_wait: std::time::Duration::from_millis(200),
+            ..SchemaOptions::default()
+        },
+    );
+    let ask = || async {
+        let request = async_graphql::Request::new(
+            "{ beneficiaries { totalCount } indicators(programmeCode: \"AMUDDU-RSK\") { position } }",
+        )
+        .data(Principal {
+            token_id: Uuid::new_v4(),
+            organisation: common::org("ENABEL"),
+            role: Role::Admin,
+        });
+        let response = schema.execute(request).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        serde_json::to_value(&response).unwrap()
+    };
+
+    let log = CapturedLog::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let stale = ask().await;
+    drop(guard);
+
+    // The figures are those before the write, and the response says how far behind they are.
+    assert_eq!(stale["data"]["beneficiaries"]["totalCount"], 0, "{stale:#}");
+    let position: i64 = stale["data"]["indicators"]["position"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(position, before, "{stale:#}");
+    let behind = |projection: &str| {
+        serde_json::json!({
+            "projection": projection,
+            "position": before.to_string(),
+            "waitedFor": head.to_string(),
+        })
+    };
+    assert_eq!(
+        stale["extensions"]["stale"],
+        serde_json::json!([behind("beneficiaries"), behind("programme_activities")]),
+        "{stale:#}"
+    );
+    // The server's log says so too (once per wait: the beneficiaries projection is waited for
+    // by both fields), naming the projection and the positions.
+    let text = log.text();
+    let mut warned = BTreeSet::new();
+    for warning in text
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("marked stale"))
+    {
+        let projection = ["beneficiaries", "programme_activities"]
+            .into_iter()
+            .find(|name| warning.contains(&format!("projection.name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no projection named: {warning}"));
+        for field in [
+            format!("projection.position={before}"),
+            format!("projection.waited_for={head}"),
+        ] {
+            assert!(warning.contains(&field), "{field}: {warning}");
+        }
+        warned.insert(projection);
+    }
+    assert_eq!(
+        warned,
+        BTreeSet::from(["beneficiaries", "programme_activities"]),
+        "{text}"
+    );
+
+    // Once the projections have caught up, the same read is current and says nothing more.
+    settle(&db.pool).await;
+    let current = ask().await;
+    assert_eq!(
+        current["data"]["beneficiaries"]["totalCount"], 1,
+        "{current:#}"
+    );
+    assert_eq!(
+        current["data"]["indicators"]["position"],
+        head.to_string(),
+        "{current:#}"
+    );
+    assert_eq!(current.get("extensions"), None, "{current:#}");
 }

@@ -270,7 +270,16 @@ async fn verify_integrity_answers_the_report_over_graphql() {
         clean["verifyIntegrity"]["latestSeal"],
         serde_json::Value::Null
     );
-    assert!(ask(Role::Partner).await.is_err());
+    let refused = ask(Role::Partner).await.unwrap_err();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        refused[0]
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code")),
+        Some(&async_graphql::Value::from("FORBIDDEN")),
+        "{refused:?}"
+    );
 
     let sealed = seal_now(&db.pool).await;
     let clean = ask(Role::Auditor).await.unwrap();
@@ -586,10 +595,16 @@ async fn a_forged_or_foreign_seal_is_found() {
     let (db, _write, _, _) = world().await;
     let sealed = seal_now(&db.pool).await;
     // Seals cannot be changed through the application's tables' rules.
-    assert!(sqlx::query("DELETE FROM seals")
+    let refused = sqlx::query("DELETE FROM seals")
         .execute(&db.pool)
         .await
-        .is_err());
+        .unwrap_err();
+    let refused = refused.as_database_error().unwrap();
+    assert_eq!(refused.code().as_deref(), Some("42501"), "{refused}");
+    assert_eq!(
+        refused.message(),
+        "seals are append-only: DELETE is not allowed on seals"
+    );
 
     // The signature altered.
     let mut forged = sealed.signature.clone().into_bytes();

@@ -1,13 +1,17 @@
 //! Property tests of the beneficiary aggregate over random, plausible command sequences, and
 //! of the value types.
 //!
-//! - Replay determinism: folding the accepted events into a fresh aggregate gives exactly the
-//!   live state (and so does a serde round trip of the state, as a snapshot would).
+//! - Replay: folding the accepted events, one `apply` at a time or at once with
+//!   `Beneficiary::from_events`, gives what a simple reference fold written here from the
+//!   journey rules of DESIGN.md gives (stage, retractions, owner, referrals, exit, erasure),
+//!   and a serde round trip of the state, as a snapshot would, gives the same state.
 //! - Without retractions, the stage never goes down.
-//! - Resubmitting an accepted command records nothing and changes nothing.
+//! - Resubmitting an accepted command records nothing and changes nothing: a DUPLICATE for
+//!   the organisation that recorded it, even when that event took its access away; for anyone
+//!   else, a DUPLICATE if they may write for the beneficiary, else FORBIDDEN.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cqrs_es::Aggregate;
@@ -21,7 +25,7 @@ use masar_domain::ids::{
 };
 use masar_domain::values::{
     Actor, ConsentScope, EmploymentKind, ExitReason, LegalStatus, LivingConditions, Money,
-    ReferralChannel, Role, ServiceKind, Sex, TrainingKind, VentureKind,
+    ReferralChannel, Role, ServiceKind, Sex, Stage, TrainingKind, VentureKind,
 };
 use masar_domain::ErrorCode;
 use proptest::prelude::*;
@@ -313,6 +317,143 @@ fn fact(action: &Action, submitted: &[EventId]) -> JourneyFact {
     }
 }
 
+/// The actors a step may name, as [`actor`] numbers them.
+const ACTORS: usize = 5;
+
+/// What the journey rules of DESIGN.md say of a stream, worked out directly from its events,
+/// independently of the aggregate's fold.
+#[derive(Debug, Clone, PartialEq)]
+struct Reference {
+    /// Each retracted event, and the `Retracted` event that names it.
+    retracted_by: BTreeMap<EventId, EventId>,
+    /// The furthest pathway step reached by events not retracted: identified < sensitised <
+    /// trained (a training completed) < incubated < employed (employment or business launched)
+    /// < followed up (a follow-up dated on or after the insertion); none without a
+    /// non-retracted identification.
+    stage: Option<Stage>,
+    /// The organisation that recorded the (first) non-retracted identification.
+    identified_by: Option<OrganisationCode>,
+    /// Organisations named by non-retracted referrals.
+    referred: BTreeSet<OrganisationCode>,
+    /// The non-retracted exit.
+    exit: Option<EventId>,
+    /// Whether the personal data was erased.
+    erased: bool,
+}
+
+fn reference(events: &[BeneficiaryEvent]) -> Reference {
+    let retracted_by: BTreeMap<EventId, EventId> = events
+        .iter()
+        .filter_map(|event| match &event.fact {
+            JourneyFact::Retracted {
+                retracted_event_id, ..
+            } => Some((*retracted_event_id, event.event_id)),
+            _ => None,
+        })
+        .collect();
+    let live: Vec<&BeneficiaryEvent> = events
+        .iter()
+        .filter(|event| !retracted_by.contains_key(&event.event_id))
+        .collect();
+    let dates = |wanted: fn(&JourneyFact) -> bool| -> Vec<NaiveDate> {
+        live.iter()
+            .filter(|event| wanted(&event.fact))
+            .map(|event| event.occurred_at.date_naive())
+            .collect()
+    };
+    let reached = |wanted: fn(&JourneyFact) -> bool| !dates(wanted).is_empty();
+    let identification = live
+        .iter()
+        .find(|event| matches!(event.fact, JourneyFact::Identified { .. }));
+    let inserted = dates(|fact| {
+        matches!(
+            fact,
+            JourneyFact::Employed { .. } | JourneyFact::BusinessLaunched { .. }
+        )
+    })
+    .into_iter()
+    .min();
+    let followed_up = inserted.is_some_and(|inserted| {
+        dates(|fact| matches!(fact, JourneyFact::FollowedUp { .. }))
+            .into_iter()
+            .any(|date| date >= inserted)
+    });
+    let stage = identification.map(|_| {
+        if followed_up {
+            Stage::FollowedUp
+        } else if inserted.is_some() {
+            Stage::Employed
+        } else if reached(|fact| matches!(fact, JourneyFact::IncubationStarted { .. })) {
+            Stage::Incubated
+        } else if reached(|fact| matches!(fact, JourneyFact::TrainingCompleted { .. })) {
+            Stage::Trained
+        } else if reached(|fact| matches!(fact, JourneyFact::Sensitised { .. })) {
+            Stage::Sensitised
+        } else {
+            Stage::Identified
+        }
+    });
+    Reference {
+        stage,
+        identified_by: identification.map(|event| event.recorded_by.clone()),
+        referred: live
+            .iter()
+            .filter_map(|event| match &event.fact {
+                JourneyFact::Referred {
+                    organisation_code: Some(organisation),
+                    ..
+                } => Some(organisation.clone()),
+                _ => None,
+            })
+            .collect(),
+        exit: live
+            .iter()
+            .filter(|event| matches!(event.fact, JourneyFact::Exited { .. }))
+            .map(|event| event.event_id)
+            .next_back(),
+        erased: events
+            .iter()
+            .any(|event| matches!(event.fact, JourneyFact::PersonalDataErased { .. })),
+        retracted_by,
+    }
+}
+
+/// What the aggregate `beneficiary` says of the points [`Reference`] covers.
+fn as_folded(beneficiary: &Beneficiary) -> Reference {
+    Reference {
+        retracted_by: beneficiary
+            .journey()
+            .iter()
+            .filter_map(|record| Some((record.event_id, record.retracted_by?)))
+            .collect(),
+        stage: beneficiary.stage(),
+        identified_by: beneficiary.partner().cloned(),
+        referred: beneficiary.referred_organisations().clone(),
+        exit: beneficiary.exit_event(),
+        erased: beneficiary.personal_data_erased(),
+    }
+}
+
+/// Whether DESIGN.md lets `actor` write `fact` for the beneficiary of `stream`: an
+/// administrator always; a partner of the programme (REMESS or ENABEL here) for a beneficiary
+/// it identified or was referred; no one else. Without a non-retracted identification the
+/// programme is only known from an identification being written.
+fn may_write(stream: &Reference, actor: &Actor, fact: &JourneyFact) -> bool {
+    match actor.role {
+        Role::Admin => true,
+        Role::Partner => {
+            let programme_known =
+                stream.identified_by.is_some() || matches!(fact, JourneyFact::Identified { .. });
+            let programme_partner = [org("REMESS"), org("ENABEL")].contains(&actor.organisation);
+            let responsible = stream.identified_by.as_ref().is_none_or(|owner| {
+                *owner == actor.organisation || stream.referred.contains(&actor.organisation)
+            });
+            (programme_partner || !programme_known) && responsible
+        }
+        Role::Auditor | Role::Dashboard => false,
+    }
+}
+
 /// Turns steps into commands, with event ids 1, 2, 3…
 fn commands(steps: &[Step]) -> Vec<BeneficiaryCommand> {
     let beneficiary_id = BeneficiaryId::new(Uuid::from_u128(0xB0));
@@ -394,13 +535,26 @@ fn run(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// (a) Replaying the accepted events into a fresh aggregate gives the live state.
+    /// (a) Folding the accepted events, one `apply` at a time (the live state) or at once
+    /// into a fresh aggregate, gives what the reference fold of the journey rules gives, and
+    /// the same state either way.
     #[test]
     fn replay_gives_the_live_state(steps in journey(true)) {
         let run = run(commands(&steps), |_, _| {})?;
+        let expected = reference(&run.accepted_events);
+        prop_assert_eq!(&as_folded(&run.live), &expected);
         let replayed = Beneficiary::from_events(run.accepted_events.clone());
+        prop_assert_eq!(&as_folded(&replayed), &expected);
         prop_assert_eq!(&replayed, &run.live);
         prop_assert_eq!(run.live.version(), run.accepted_events.len() as u64);
+        // The carnet de bord holds every accepted event, in order, numbered from 1.
+        prop_assert_eq!(run.live.journey().len(), run.accepted_events.len());
+        for (index, (record, event)) in run.live.journey().iter().zip(&run.accepted_events).enumerate() {
+            prop_assert_eq!(record.sequence, index as u64 + 1);
+            prop_assert_eq!(record.event_id, event.event_id);
+            prop_assert_eq!(&record.recorded_by, &event.recorded_by);
+            prop_assert_eq!(&record.fact, &event.fact);
+        }
         // A snapshot (the serialised aggregate) reads back to the same state.
         let snapshot = serde_json::to_value(&run.live).unwrap();
         let restored: Beneficiary = serde_json::from_value(snapshot).unwrap();
@@ -426,19 +580,41 @@ proptest! {
     }
 
     /// (c) Resubmitting any accepted command, even at the end, records nothing and leaves
-    /// the state as it was: it is a duplicate, or — when the caller may no longer write for
-    /// this beneficiary (re-identified by another organisation) — refused as FORBIDDEN.
+    /// the state as it was. Sent again by its actor, it is a DUPLICATE (no events), even when
+    /// that organisation may no longer write for the beneficiary — re-identified by another
+    /// organisation, or a referral to it retracted (by itself: the saved seed). Sent again by
+    /// any other caller, it is a DUPLICATE if they may write for the beneficiary, and refused
+    /// as FORBIDDEN otherwise: a caller who may not write learns nothing of the stream.
     #[test]
     fn resubmission_is_a_no_op(steps in journey(true)) {
         let run = run(commands(&steps), |_, _| {})?;
         let services = services();
+        let stream = reference(&run.accepted_events);
         for command in run.accepted_commands {
             let state = run.live.clone();
-            match state.decide(command, &services) {
-                Ok(events) => prop_assert_eq!(events, vec![]),
-                Err(error) => prop_assert_eq!(error.code(), ErrorCode::Forbidden),
-            }
+            prop_assert_eq!(state.decide(command.clone(), &services), Ok(vec![]));
             prop_assert_eq!(&state, &run.live);
+            let BeneficiaryCommand::Record(record) = command else {
+                continue;
+            };
+            for other in (0..ACTORS).map(actor).filter(|other| *other != record.actor) {
+                let expected_allowed = may_write(&stream, &other, &record.fact);
+                let resubmitted = BeneficiaryCommand::Record(RecordJourneyEvent {
+                    actor: other.clone(),
+                    ..record.clone()
+                });
+                match state.decide(resubmitted, &services) {
+                    Ok(events) => {
+                        prop_assert!(expected_allowed, "{:?} was not refused", other);
+                        prop_assert_eq!(events, vec![]);
+                    }
+                    Err(error) => {
+                        prop_assert!(!expected_allowed, "{:?} was refused: {:?}", other, error);
+                        prop_assert_eq!(error.code(), ErrorCode::Forbidden, "{:?}", error);
+                    }
+                }
+                prop_assert_eq!(&state, &run.live);
+            }
         }
     }
 
@@ -483,9 +659,23 @@ fn the_generated_journeys_reach_far() {
     let mut stages = BTreeSet::new();
     let mut accepted = 0usize;
     let mut retractions = 0usize;
+    // Events whose recorder may no longer write for the beneficiary at the end (what makes
+    // property (c)'s DUPLICATE-for-the-recorder case bite).
+    let mut lost_access = 0usize;
     for _ in 0..300 {
         let steps = strategy.new_tree(&mut runner).unwrap().current();
         let result = run(commands(&steps), |_, _| {}).unwrap();
+        let stream = reference(&result.accepted_events);
+        lost_access += result
+            .accepted_commands
+            .iter()
+            .filter(|command| match command {
+                BeneficiaryCommand::Record(record) => {
+                    !may_write(&stream, &record.actor, &record.fact)
+                }
+                BeneficiaryCommand::ErasePersonalData(_) => false,
+            })
+            .count();
         stages.insert(result.live.stage());
         accepted += result.accepted_events.len();
         retractions += result
@@ -497,4 +687,8 @@ fn the_generated_journeys_reach_far() {
     assert!(stages.len() >= 5, "stages reached: {stages:?}");
     assert!(accepted > 1000, "accepted events: {accepted}");
     assert!(retractions > 20, "retractions: {retractions}");
+    assert!(
+        lost_access > 0,
+        "events whose recorder lost access: {lost_access}"
+    );
 }

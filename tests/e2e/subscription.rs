@@ -1,20 +1,24 @@
-//! `Subscription.journeyEvents` over graphql-ws (the `graphql-transport-ws` protocol) with a
-//! real websocket client: notices arrive for events recorded over HTTP, filtered by programme
-//! and by what the role may see, and a connection without a live token is refused.
+//! Subscriptions over graphql-ws (the `graphql-transport-ws` protocol) with a real websocket
+//! client: `journeyEvents` notices arrive for events recorded over HTTP, filtered by programme
+//! and by what the role may see; `indicatorsUpdated` reaches every role subscribed to the
+//! programme written to, and no one else, at most once a second; a connection without a live
+//! token is closed with the reason.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 use crate::fixtures::{
-    identified, issue, record, register_organisation, register_programme, submission, world,
+    identified, identified_in, issue, issue_with_id, record, register_organisation,
+    register_programme, submission, world,
 };
 use crate::helpers::TestApp;
 
@@ -36,8 +40,9 @@ async fn next_json(socket: &mut Socket, wait: Duration) -> Option<Value> {
     }
 }
 
-/// Connects, authenticates with `token` and subscribes; `None` when the server refuses.
-async fn subscribe(app: &TestApp, token: &str, programme: Option<&str>) -> Option<Socket> {
+/// Connects and sends `connection_init` with `token`: the socket and the server's first
+/// message (other than a ping), if one came.
+async fn connect(app: &TestApp, token: &str) -> (Socket, Option<Message>) {
     let url = app.address.replace("http://", "ws://") + "/graphql/ws";
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
@@ -50,16 +55,36 @@ async fn subscribe(app: &TestApp, token: &str, programme: Option<&str>) -> Optio
         .send(Message::Text(init.to_string().into()))
         .await
         .unwrap();
-    let ack = next_json(&mut socket, Duration::from_secs(10)).await?;
-    if ack["type"] != "connection_ack" {
-        return None;
-    }
-    let start = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE, "variables": { "programme": programme } } });
+    let first = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(message))) => break Some(message),
+            _ => break None,
+        }
+    };
+    (socket, first)
+}
+
+/// Connects, authenticates with `token` (checking the server acknowledges it) and starts
+/// `query` with `variables`.
+async fn subscribe_to(app: &TestApp, token: &str, query: &str, variables: Value) -> Socket {
+    let (mut socket, first) = connect(app, token).await;
+    let ack = match &first {
+        Some(Message::Text(text)) => serde_json::from_str::<Value>(text.as_str()).unwrap(),
+        other => panic!("expected connection_ack, got {other:?}"),
+    };
+    assert_eq!(ack["type"], "connection_ack", "{ack:#}");
+    let start = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
     socket
         .send(Message::Text(start.to_string().into()))
         .await
         .unwrap();
-    Some(socket)
+    socket
+}
+
+/// [`subscribe_to`] `journeyEvents`, of `programme` or of every programme.
+async fn subscribe(app: &TestApp, token: &str, programme: Option<&str>) -> Socket {
+    subscribe_to(app, token, SUBSCRIBE, json!({ "programme": programme })).await
 }
 
 /// The notices received until `count` arrived or nothing came for a while.
@@ -89,7 +114,7 @@ async fn notices_arrive_filtered_by_programme_and_role() {
     let auditor = issue(app, admin, "ENABEL", "AUDITOR").await;
 
     // A DASHBOARD never sees an individual: its subscription ends with FORBIDDEN at once.
-    let mut refused = subscribe(app, &dashboard, None).await.expect("dashboard");
+    let mut refused = subscribe(app, &dashboard, None).await;
     let answer = next_json(&mut refused, Duration::from_secs(10))
         .await
         .expect("an answer to the dashboard's subscription");
@@ -106,11 +131,9 @@ async fn notices_arrive_filtered_by_programme_and_role() {
         "{end:?}"
     );
 
-    let mut everything = subscribe(app, &auditor, None).await.expect("auditor");
-    let mut amuddu_only = subscribe(app, admin, Some("AMUDDU-RSK"))
-        .await
-        .expect("admin");
-    let mut anapec_own = subscribe(app, &anapec, None).await.expect("anapec");
+    let mut everything = subscribe(app, &auditor, None).await;
+    let mut amuddu_only = subscribe(app, admin, Some("AMUDDU-RSK")).await;
+    let mut anapec_own = subscribe(app, &anapec, None).await;
     // Give the subscriptions a moment to be registered before recording.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -188,7 +211,270 @@ async fn notices_arrive_filtered_by_programme_and_role() {
     assert_eq!(own[0]["beneficiaryId"], work4life_person.to_string());
     let more = next_json(&mut anapec_own, Duration::from_millis(500)).await;
     assert!(more.is_none(), "{more:?}");
+}
 
-    // Without a live token the connection is refused.
-    assert!(subscribe(app, "masar_not-a-token", None).await.is_none());
+#[tokio::test]
+async fn a_connection_without_a_live_token_is_closed_with_the_reason() {
+    let world = world().await;
+    let (app, admin) = (&world.app, &world.admin);
+    let (revoked_id, revoked) = issue_with_id(app, admin, "REMESS", "PARTNER").await;
+    let response = app
+        .graphql(
+            "mutation($id: UUID!) { revokeApiToken(id: $id) }",
+            json!({ "id": revoked_id }),
+            Some(admin),
+        )
+        .await;
+    assert_eq!(response.data()["revokeApiToken"], true);
+    let unknown = format!("masar_{}", "A".repeat(43));
+    // async-graphql answers a refused `connection_init` on graphql-transport-ws with a close
+    // frame 1002 (protocol error) whose reason is the UNAUTHENTICATED error's message; no
+    // `connection_ack`, and nothing after the close.
+    for (token, reason) in [
+        (
+            "masar_not-a-token",
+            "the bearer token is not a Masar API token (those start with `masar_` and are 49 \
+             characters long): check it was copied whole",
+        ),
+        (
+            unknown.as_str(),
+            "the API token is not known: check it was copied whole, or ask an administrator for \
+             a new one",
+        ),
+        (
+            revoked.as_str(),
+            "the API token was revoked: ask an administrator for a new one",
+        ),
+    ] {
+        let (mut socket, first) = connect(app, token).await;
+        match first {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code, CloseCode::Protocol, "{token}: {frame:?}");
+                assert_eq!(frame.reason.as_str(), reason, "{token}");
+            }
+            other => panic!("{token}: expected a close frame, got {other:?}"),
+        }
+        let after = next_json(&mut socket, Duration::from_millis(500)).await;
+        assert_eq!(after, None, "{token}");
+    }
+}
+
+// ------------------------------------------------------------------ indicatorsUpdated
+
+const INDICATORS_UPDATED: &str = "subscription($programme: String!) { indicatorsUpdated(programmeCode: $programme) { programmeCode position } }";
+
+/// [`subscribe_to`] `indicatorsUpdated` of `programme`.
+async fn subscribe_to_updates(app: &TestApp, token: &str, programme: &str) -> Socket {
+    subscribe_to(
+        app,
+        token,
+        INDICATORS_UPDATED,
+        json!({ "programme": programme }),
+    )
+    .await
+}
+
+/// The next indicator update within `wait`, checked to be one (no error): its programme and
+/// position, and when it arrived.
+async fn next_update(socket: &mut Socket, wait: Duration) -> Option<(String, i64, Instant)> {
+    let message = next_json(socket, wait).await?;
+    let arrived = Instant::now();
+    assert_eq!(message["type"], "next", "{message:#}");
+    assert_eq!(message["payload"].get("errors"), None, "{message:#}");
+    let update = &message["payload"]["data"]["indicatorsUpdated"];
+    assert_eq!(update.as_object().map(|o| o.len()), Some(2), "{message:#}");
+    Some((
+        update["programmeCode"].as_str().unwrap().to_owned(),
+        update["position"].as_str().unwrap().parse().unwrap(),
+        arrived,
+    ))
+}
+
+/// Waits until every projection reflects the whole log, then a tick of the update watcher
+/// more, so that nothing recorded before is announced after.
+async fn settle(app: &TestApp, admin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = app
+            .graphql("{ projections { lag } }", json!({}), Some(admin))
+            .await;
+        let projections = response.data()["projections"].as_array().unwrap().clone();
+        if projections.iter().all(|p| p["lag"] == 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{projections:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+/// Identifies a new beneficiary in `programme` as `token`: the event's global position.
+async fn identify_in(app: &TestApp, token: &str, admin: &str, programme: &str) -> i64 {
+    let beneficiary = Uuid::new_v4();
+    let accepted = record(
+        app,
+        token,
+        vec![submission(
+            Uuid::new_v4(),
+            beneficiary,
+            "2024-03-01T09:00:00Z",
+            identified_in(programme, &[], None),
+        )],
+    )
+    .await;
+    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+    let stream = app
+        .graphql(
+            "query($id: String!) { stream(aggregateId: $id) { globalPosition } }",
+            json!({ "id": beneficiary.to_string() }),
+            Some(admin),
+        )
+        .await;
+    stream.data()["stream"][0]["globalPosition"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn indicator_updates_reach_every_role_of_the_programme_and_no_one_else() {
+    let world = world().await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    register_programme(app, admin, "WORK4LIFE", &["ANAPEC"]).await;
+    let anapec = issue(app, admin, "ANAPEC", "PARTNER").await;
+    let auditor = issue(app, admin, "ENABEL", "AUDITOR").await;
+    let dashboard = issue(app, admin, "ENABEL", "DASHBOARD").await;
+    settle(app, admin).await;
+
+    let mut amuddu = Vec::new();
+    for (role, token) in [
+        ("ADMIN", admin.as_str()),
+        ("PARTNER", partner.as_str()),
+        ("AUDITOR", auditor.as_str()),
+        ("DASHBOARD", dashboard.as_str()),
+    ] {
+        amuddu.push((role, subscribe_to_updates(app, token, "AMUDDU-RSK").await));
+    }
+    let mut work4life = subscribe_to_updates(app, admin, "WORK4LIFE").await;
+    // Give the subscriptions a moment to be registered before recording.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A write to AMUDDU-RSK: every subscriber of AMUDDU-RSK hears of it within a few seconds,
+    // at a position that covers the event.
+    let written = identify_in(app, partner, admin, "AMUDDU-RSK").await;
+    for (role, socket) in &mut amuddu {
+        let (programme, position, _) = next_update(socket, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{role}: no update"));
+        assert_eq!(programme, "AMUDDU-RSK", "{role}");
+        assert!(position >= written, "{role}: {position} < {written}");
+    }
+    // ... and the subscriber of WORK4LIFE of nothing, even a few ticks later.
+    let other = next_json(&mut work4life, Duration::from_millis(2500)).await;
+    assert_eq!(other, None, "{other:?}");
+
+    // A write to WORK4LIFE: its subscriber hears of it, those of AMUDDU-RSK do not.
+    let written = identify_in(app, &anapec, admin, "WORK4LIFE").await;
+    let (programme, position, _) = next_update(&mut work4life, Duration::from_secs(10))
+        .await
+        .expect("an update of WORK4LIFE");
+    assert_eq!(programme, "WORK4LIFE");
+    assert!(position >= written, "{position} < {written}");
+    for (role, socket) in &mut amuddu {
+        let other = next_json(socket, Duration::from_millis(500)).await;
+        assert_eq!(other, None, "{role}: {other:?}");
+    }
+}
+
+#[tokio::test]
+async fn indicator_updates_come_at_most_once_a_second_per_programme() {
+    let world = world().await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    settle(app, admin).await;
+    let mut socket = subscribe_to_updates(app, admin, "AMUDDU-RSK").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Twelve batches a quarter of a second apart: three seconds of writes, read as they come.
+    let mut updates: Vec<(i64, Instant)> = Vec::new();
+    let mut last_written = 0;
+    for _ in 0..12 {
+        last_written = identify_in(app, partner, admin, "AMUDDU-RSK").await;
+        let pause = tokio::time::sleep(Duration::from_millis(250));
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                update = next_update(&mut socket, Duration::from_secs(60)) => {
+                    let (programme, position, arrived) = update.expect("the subscription ended");
+                    assert_eq!(programme, "AMUDDU-RSK");
+                    updates.push((position, arrived));
+                }
+            }
+        }
+    }
+    // Then until the last event is covered, and a few ticks more for any update left.
+    while updates
+        .last()
+        .is_none_or(|(position, _)| *position < last_written)
+    {
+        let (programme, position, arrived) = next_update(&mut socket, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no update covers position {last_written}: {updates:?}"));
+        assert_eq!(programme, "AMUDDU-RSK");
+        updates.push((position, arrived));
+    }
+    let extra = next_json(&mut socket, Duration::from_millis(2500)).await;
+    assert_eq!(extra, None, "an update with nothing new: {extra:?}");
+
+    // Several updates (the writes spanned several ticks), never two within a second (with
+    // some slack for the time each tick takes), positions never going back.
+    assert!(updates.len() >= 2, "{updates:?}");
+    for pair in updates.windows(2) {
+        let ((before, at), (after, next)) = (pair[0], pair[1]);
+        let spacing = next.duration_since(at);
+        assert!(
+            spacing >= Duration::from_millis(700),
+            "two updates {spacing:?} apart: {updates:?}"
+        );
+        assert!(before <= after, "{updates:?}");
+    }
+    let span = updates
+        .last()
+        .unwrap()
+        .1
+        .duration_since(updates.first().unwrap().1);
+    assert!(
+        updates.len() as u64 <= span.as_secs() + 2,
+        "{} updates in {span:?}",
+        updates.len()
+    );
+}
+
+#[tokio::test]
+async fn indicator_updates_of_an_unknown_programme_are_refused() {
+    let world = world().await;
+    let mut socket = subscribe_to_updates(&world.app, &world.partner, "NOPE").await;
+    let answer = next_json(&mut socket, Duration::from_secs(10))
+        .await
+        .expect("an answer to the subscription");
+    assert_eq!(answer["type"], "next", "{answer:#}");
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer:#}");
+    let errors = answer["payload"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{answer:#}");
+    assert_eq!(
+        errors[0]["extensions"],
+        json!({ "code": "UNKNOWN_PROGRAMME", "field": "programmeCode" }),
+        "{answer:#}"
+    );
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("NOPE"),
+        "{answer:#}"
+    );
+    let end = next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(
+        end.as_ref().map(|m| &m["type"]),
+        Some(&json!("complete")),
+        "{end:?}"
+    );
 }

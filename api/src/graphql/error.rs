@@ -59,17 +59,6 @@ impl ApiError {
         )
     }
 
-    /// A part of the contract that the server does not serve yet, and the work that brings it.
-    pub fn not_available(what: &str, coming_with: &str) -> ApiError {
-        ApiError::new(
-            ErrorCode::Internal,
-            format!(
-                "{what} is not available yet: it comes with the {coming_with} work; the schema \
-                 already declares it so that clients can be written against it"
-            ),
-        )
-    }
-
     /// The contract's code.
     pub fn code(&self) -> ErrorCode {
         self.code

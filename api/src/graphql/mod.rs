@@ -7,6 +7,8 @@
 //!   command or read the streams ([`reads`]), and build the contract's types ([`types`],
 //!   [`enums`], [`scalars`]).
 //! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
+//! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
+//!   marked in the response's `extensions.stale`.
 //! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
@@ -21,6 +23,7 @@ pub mod query;
 pub mod reads;
 pub mod scalars;
 pub mod schema;
+pub mod stale;
 pub mod subscription;
 pub mod types;
 

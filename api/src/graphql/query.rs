@@ -21,6 +21,7 @@ use super::inputs::PeriodInput;
 use super::reads;
 use super::scalars::{DateTime, Position, Uuid};
 use super::schema::SchemaOptions;
+use super::stale::wait_for_projection;
 use super::types::{
     int, BeneficiaryConnection, BeneficiaryEdge, BeneficiaryObject, EventLogPage, IndicatorReport,
     IntegrityReport, OrganisationObject, PageInfo, PrincipalObject, ProgrammeObject,
@@ -136,13 +137,8 @@ impl Query {
         let after = after.as_deref().map(Cursor::decode).transpose()?;
         let pool = &api(ctx)?.write.pool;
         // Read what was written before this request (the runner is usually milliseconds
-        // behind); past the wait, answer with what the projection holds.
-        let wait = ctx
-            .data::<SchemaOptions>()
-            .map_or(std::time::Duration::ZERO, |options| options.projection_wait);
-        feed::wait_until_current(pool, beneficiaries::NAME, wait)
-            .await
-            .map_err(|error| ApiError::internal("reading the beneficiaries projection", &error))?;
+        // behind); past the wait, answer with what the projection holds, marked stale.
+        wait_for_projection(ctx, pool, beneficiaries::NAME).await?;
         let filter = reads::BeneficiaryFilter {
             programme_code: programme_code.map(|code| code.trim().to_owned()),
             stage: stage.map(|stage| values::Stage::from(stage).as_str()),
@@ -203,9 +199,7 @@ impl Query {
         let options = ctx.data::<SchemaOptions>().copied().unwrap_or_default();
         let pool = &api(ctx)?.write.pool;
         for name in [beneficiaries::NAME, activities::NAME] {
-            feed::wait_until_current(pool, name, options.projection_wait)
-                .await
-                .map_err(|error| ApiError::internal("reading the projections", &error))?;
+            wait_for_projection(ctx, pool, name).await?;
         }
         let request = IndicatorRequest {
             programme_code,

@@ -16,6 +16,7 @@ use masar_domain::ErrorCode;
 use super::error::ApiError;
 use super::mutation::Mutation;
 use super::query::Query;
+use super::stale::StaleReads;
 use super::subscription::Subscription;
 use crate::auth::TokenStore;
 use crate::privacy::PersonalDataVault;
@@ -59,7 +60,8 @@ pub struct SchemaOptions {
     /// Counts from 1 to this − 1 are suppressed for roles other than ADMIN and AUDITOR.
     pub small_cell_threshold: i64,
     /// How long list and indicator queries wait for the projections to reflect the writes
-    /// acknowledged before them.
+    /// acknowledged before them; past it they answer with what the projections hold, marked
+    /// in `extensions.stale` (see [`super::stale`]).
     pub projection_wait: std::time::Duration,
     /// The seal public key trusted by `verifyIntegrity`, if known: seals signed by another key
     /// are reported.
@@ -81,11 +83,13 @@ impl Default for SchemaOptions {
 
 /// The schema's builder, without data.
 pub fn schema_builder(options: SchemaOptions) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let builder = Schema::build(Query, Mutation, Subscription).extension(QueryGuard {
-        introspection: options.introspection,
-        max_depth: options.max_depth,
-        max_complexity: options.max_complexity,
-    });
+    let builder = Schema::build(Query, Mutation, Subscription)
+        .extension(QueryGuard {
+            introspection: options.introspection,
+            max_depth: options.max_depth,
+            max_complexity: options.max_complexity,
+        })
+        .extension(StaleReads);
     if options.introspection {
         builder
     } else {
