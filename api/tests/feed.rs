@@ -22,11 +22,13 @@ use masar::write::{Envelope, WriteSide};
 use masar_domain::beneficiary::{Beneficiary, BeneficiaryCommand, RecordJourneyEvent};
 use masar_domain::ids::BeneficiaryId;
 use masar_domain::programme::{ProgrammeActivity, ProgrammeCommand};
+use masar_domain::values::Dimension;
 use masar_domain::values::{Actor, Role};
 use masar_projections::activities::{self, ActivityProjection};
 use masar_projections::beneficiaries::{self, BeneficiaryProjection};
 use masar_projections::compare::compare;
 use masar_projections::feed::{self, apply_next_batch, catch_up, Checkpoint};
+use masar_projections::indicators::{compute, IndicatorQuery};
 use masar_projections::rebuild::rebuild;
 use masar_projections::testing::{private_cluster, PrivateCluster};
 use rand::{Rng, SeedableRng};
@@ -594,6 +596,16 @@ async fn run_case(cluster: &PrivateCluster, case: Case, number: u64) {
     let mut load = futures::future::join_all(load);
     let mut refused = Vec::new();
     let mut restarts = 0;
+    // A rebuild of one projection while the writers (and maybe its runner) run.
+    let rebuilt = [beneficiaries::NAME, activities::NAME][rng.random_range(0..2)];
+    let rebuild_after = std::time::Duration::from_millis(rng.random_range(0..400));
+    let rebuilding = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(rebuild_after).await;
+            rebuild(&pool, rebuilt, &|_| {}).await
+        })
+    };
     loop {
         let pause = std::time::Duration::from_millis(rng.random_range(5..150));
         tokio::select! {
@@ -622,6 +634,9 @@ async fn run_case(cluster: &PrivateCluster, case: Case, number: u64) {
         "seed {}: refused {refused:?}",
         case.seed
     );
+    // It may have come before any event of its projection: what it swapped in is checked
+    // with the rest below.
+    rebuilding.await.unwrap().unwrap();
     // After the load: stopped and started again in the middle of catching up.
     for _ in 0..rng.random_range(0..3) {
         runners.stop().await;
@@ -680,6 +695,25 @@ async fn run_case(cluster: &PrivateCluster, case: Case, number: u64) {
     for name in [beneficiaries::NAME, activities::NAME] {
         let comparison = compare(pool, name, &|_| {}).await.unwrap();
         assert!(comparison.ok(), "seed {}: {comparison:#?}", case.seed);
+    }
+    // `asOf` now folds the streams from the log itself: it gives the live figures.
+    for programme in plan.people_by_programme().keys() {
+        let query = |as_of| IndicatorQuery {
+            programme_code: programme.as_str().to_owned(),
+            from: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+            to: chrono::Utc::now().date_naive(),
+            as_of,
+            dimensions: vec![Dimension::Sex, Dimension::Partner],
+        };
+        let live = compute(pool, &query(None)).await.unwrap();
+        let as_of = compute(pool, &query(Some(chrono::Utc::now())))
+            .await
+            .unwrap();
+        assert_eq!(
+            as_of.indicators, live.indicators,
+            "seed {}: {programme}",
+            case.seed
+        );
     }
     let scratch = milestone_counts_from_scratch(pool).await;
     assert!(!scratch.is_empty());
