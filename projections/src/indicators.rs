@@ -361,10 +361,26 @@ pub enum IndicatorError {
         /// Last day.
         to: NaiveDate,
     },
+    /// The breakdown has more combinations of dimension values than one answer may carry.
+    #[error(
+        "this breakdown has {cells} combinations of dimension values; at most {limit} are \
+         answered at once: break down by fewer dimensions or ask for a shorter period"
+    )]
+    TooManyCells {
+        /// Combinations the breakdown has.
+        cells: usize,
+        /// [`MAX_CELLS`].
+        limit: usize,
+    },
     /// Reading failed.
     #[error(transparent)]
     Feed(#[from] FeedError),
 }
+
+/// Most combinations of dimension values one answer carries: with sixteen indicators each,
+/// about 8 MB of JSON. A breakdown by every dimension of a large programme has hundreds of
+/// thousands, which no reader can use and which would cost the server gigabytes to answer.
+pub const MAX_CELLS: usize = 5_000;
 
 impl From<sqlx::Error> for IndicatorError {
     fn from(error: sqlx::Error) -> Self {
@@ -427,6 +443,12 @@ pub async fn compute(
         .collect();
 
     let cells = cell_sums(&mut transaction, &counts, &pairs, query).await?;
+    if cells.len() > MAX_CELLS {
+        return Err(IndicatorError::TooManyCells {
+            cells: cells.len(),
+            limit: MAX_CELLS,
+        });
+    }
     let mut total = Sums::default();
     for sums in cells.values() {
         total.add(sums);

@@ -243,6 +243,78 @@ async fn demo_then_serve_catches_up_the_whole_backlog_exactly() {
         report.contains("OK: projection programme_activities"),
         "{report}"
     );
+
+    expensive_requests_hold_nobody_up(&server, &token).await;
+}
+
+/// On the demo's data: a breakdown by every dimension is refused (it has more combinations
+/// than one answer carries), and while verifications and as-of reports run side by side,
+/// everyone else's cheap reads are answered at once.
+async fn expensive_requests_hold_nobody_up(server: &Server, token: &str) {
+    let body: Value = server
+        .client
+        .post(format!("{}/graphql", server.address))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ indicators(programmeCode: \"WORK4LIFE\", disaggregateBy: [SEX, AGE_BAND, REGION, PARTNER, NATIONALITY, LEGAL_STATUS, MONTH, QUARTER]) { position } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{body:#}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("5000"), "{message}");
+
+    let expensive = [
+        "{ verifyIntegrity { ok } }",
+        "{ indicators(programmeCode: \"WORK4LIFE\", asOf: \"2030-01-01T00:00:00Z\") { position } }",
+    ];
+    let load: Vec<_> = (0..12)
+        .map(|n| {
+            let client = server.client.clone();
+            let url = format!("{}/graphql", server.address);
+            let token = token.to_owned();
+            let query = expensive[n % 2];
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "query": query }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = Instant::now();
+        let me = server.graphql(token, "{ me { role } }", json!({})).await;
+        assert_eq!(me["me"]["role"], "ADMIN");
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let still_running = load.iter().filter(|task| !task.is_finished()).count();
+    for task in load {
+        assert!(task.await.unwrap().is_success());
+    }
+    eprintln!(
+        "cheap reads beside {still_running} expensive requests still running: slowest {slowest:?}"
+    );
+    assert!(
+        still_running > 0,
+        "the expensive requests ended too soon to tell"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a cheap read waited {slowest:?}"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod helpers;
 
 mod auditor_recompute;
 mod cli;
+mod cost;
 mod demo_serve;
 mod erase_cli;
 mod export_cli;

@@ -99,6 +99,10 @@ pub async fn report(pool: &PgPool, request: IndicatorRequest) -> Result<Indicato
             IndicatorError::EmptyPeriod { .. } => {
                 ApiError::new(ErrorCode::Validation, error.to_string()).with_field("period")
             }
+            IndicatorError::TooManyCells { .. } => {
+                ApiError::new(ErrorCode::QueryTooComplex, error.to_string())
+                    .with_field("disaggregateBy")
+            }
             IndicatorError::Feed(error) => ApiError::internal("computing indicators", &error),
         })?;
     let indicators = table

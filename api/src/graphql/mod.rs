@@ -6,12 +6,15 @@
 //!   into domain values ([`inputs`]), ask the access policy (`crate::auth::Access`), run a
 //!   command or read the streams ([`reads`]), and build the contract's types ([`types`],
 //!   [`enums`], [`scalars`]).
+//! - [`cost`]: the price of expensive fields in the complexity analysis, and the gates that
+//!   keep a share of the pool for cheap reads.
 //! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
 //! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
 //!   marked in the response's `extensions.stale`.
 //! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
+pub mod cost;
 pub mod enums;
 pub mod error;
 pub mod graphiql;
@@ -50,4 +53,10 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError
 pub(crate) fn api<'a>(ctx: &Context<'a>) -> Result<&'a ApiContext, ApiError> {
     ctx.data::<ApiContext>()
         .map_err(|error| ApiError::internal("the schema has no ApiContext", &error.message))
+}
+
+/// The gates in front of long reads (see [`cost::Gates`]).
+pub(crate) fn gates<'a>(ctx: &Context<'a>) -> Result<&'a cost::Gates, ApiError> {
+    ctx.data::<cost::Gates>()
+        .map_err(|error| ApiError::internal("the schema has no Gates", &error.message))
 }

@@ -27,7 +27,7 @@ use super::types::{
     IntegrityReport, OrganisationObject, PageInfo, PrincipalObject, ProgrammeObject,
     ProjectionStatus, RecordedEvent,
 };
-use super::{api, principal};
+use super::{api, gates, principal};
 use crate::auth::{Access, BeneficiaryScope};
 
 /// Most beneficiaries one page may hold.
@@ -185,6 +185,8 @@ impl Query {
     /// Indicator table of one programme. See shared/contract/INDICATORS.md for the exact
     /// definitions.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::cost::indicators(as_of.is_some(), \
+        disaggregate_by.as_ref().map_or(0, Vec::len), child_complexity)")]
     async fn indicators(
         &self,
         ctx: &Context<'_>,
@@ -210,10 +212,16 @@ impl Query {
             suppress_below: Access::suppresses_small_counts(principal)
                 .then_some(options.small_cell_threshold),
         };
+        // An as-of report refolds every stream of the programme: it waits its turn.
+        let _turn = match request.as_of {
+            Some(_) => Some(gates(ctx)?.heavy_read().await?),
+            None => None,
+        };
         indicators::report(pool, request).await
     }
 
     /// The raw global event log, in order (ADMIN, AUDITOR).
+    #[graphql(complexity = "super::cost::event_log(first, child_complexity)")]
     async fn event_log(
         &self,
         ctx: &Context<'_>,
@@ -256,8 +264,11 @@ impl Query {
     }
 
     /// Recompute every hash chain and the latest seal (ADMIN, AUDITOR).
+    #[graphql(complexity = "super::cost::VERIFY_INTEGRITY + child_complexity")]
     async fn verify_integrity(&self, ctx: &Context<'_>) -> Result<IntegrityReport, ApiError> {
         Access::can_read_log(principal(ctx)?)?;
+        // One verification at a time; the others wait without holding a connection.
+        let _turn = gates(ctx)?.verification().await?;
         let pool = &api(ctx)?.write.pool;
         let trusted = ctx
             .data::<SchemaOptions>()

@@ -99,7 +99,11 @@ pub fn schema_builder(options: SchemaOptions) -> SchemaBuilder<Query, Mutation, 
 
 /// The schema, serving `context`.
 pub fn build_schema(context: ApiContext, options: SchemaOptions) -> MasarSchema {
-    schema_builder(options).data(context).data(options).finish()
+    schema_builder(options)
+        .data(super::cost::Gates::for_pool(&context.write.pool))
+        .data(context)
+        .data(options)
+        .finish()
 }
 
 /// The served schema in SDL.
