@@ -2,6 +2,7 @@
 
 pub mod beneficiary;
 pub mod directory;
+pub mod disclosure;
 pub mod error_code;
 pub mod ids;
 pub mod journey;

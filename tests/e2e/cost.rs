@@ -78,3 +78,67 @@ async fn requests_for_many_expensive_fields_are_refused_up_front() {
     }
     assert_eq!(crate::fixtures::log_head(app, admin).await, head_before);
 }
+
+#[tokio::test]
+async fn protected_roles_read_published_periods_only_and_never_as_of() {
+    let world = world().await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    let auditor = issue(app, admin, "ENABEL", "AUDITOR").await;
+    let dashboard = issue(app, admin, "ENABEL", "DASHBOARD").await;
+    let query = "query($period: PeriodInput, $asOf: DateTime) { indicators(programmeCode: \"AMUDDU-RSK\", period: $period, asOf: $asOf) { period { from to } } }";
+    let period = |from: &str, to: &str| json!({ "period": { "from": from, "to": to } });
+    let published = [
+        json!({}),
+        period("2024-09-01", "2024-09-30"),
+        period("2024-07-01", "2024-09-30"),
+        period("2023-01-01", "2023-12-31"),
+    ];
+    let unpublished = [
+        // Two periods a day apart, or a month apart from an arbitrary day, difference down
+        // to the people of that day or month.
+        period("2024-09-02", "2024-09-30"),
+        period("2024-08-01", "2024-09-30"),
+        period("2023-02-01", "2024-01-31"),
+    ];
+    for token in [partner, &dashboard] {
+        for variables in &published {
+            app.graphql(query, variables.clone(), Some(token))
+                .await
+                .data();
+        }
+        for variables in &unpublished {
+            let response = app.graphql(query, variables.clone(), Some(token)).await;
+            let (code, message, field) = response.single_error();
+            assert_eq!(
+                (code.as_str(), field.as_deref()),
+                ("VALIDATION", Some("period")),
+                "{message}"
+            );
+            assert!(message.contains("calendar month"), "{message}");
+        }
+        let response = app
+            .graphql(
+                query,
+                json!({ "asOf": "2024-09-30T00:00:00Z" }),
+                Some(token),
+            )
+            .await;
+        let (code, message, field) = response.single_error();
+        assert_eq!(
+            (code.as_str(), field.as_deref()),
+            ("FORBIDDEN", Some("asOf")),
+            "{message}"
+        );
+    }
+    // ADMIN and AUDITOR read any period, as known at any time.
+    for token in [admin, &auditor] {
+        for variables in unpublished
+            .iter()
+            .chain([&json!({ "asOf": "2024-09-30T00:00:00Z" })])
+        {
+            app.graphql(query, variables.clone(), Some(token))
+                .await
+                .data();
+        }
+    }
+}

@@ -18,6 +18,7 @@
 //! | journey event notices (no personal data) | all | identified or referred | all | — |
 //! | indicator update notices | yes | yes | yes | yes |
 //! | indicator figures with small counts (1–4) | exact | suppressed | exact | suppressed |
+//! | indicator figures of any period, and `asOf` | yes | published periods only, no `asOf` | yes | published periods only, no `asOf` |
 //!
 //! A partner's being a partner of the beneficiary's programme is also a journey rule
 //! (`NotProgrammePartner`), checked by the beneficiary aggregate against the programme's own
@@ -251,6 +252,20 @@ impl Access {
         Ok(())
     }
 
+    /// Reading indicator tables as they were known at an earlier time (`asOf`): ADMIN and
+    /// AUDITOR. For the protected roles, figures as known on two dates would difference down to
+    /// the few people recorded between them (INDICATORS.md, "Disclosure control").
+    pub fn can_read_indicators_as_of(principal: &Principal) -> Result<(), Denied> {
+        match principal.role {
+            Role::Admin | Role::Auditor => Ok(()),
+            Role::Partner | Role::Dashboard => Err(Denied::forbidden(format!(
+                "{} may not ask for figures as known at an earlier time (asOf): only ADMIN and \
+                 AUDITOR tokens may; leave asOf out for today's figures",
+                token_of(principal)
+            ))),
+        }
+    }
+
     /// Reading the projections' positions and lag: every role.
     pub fn can_read_projection_status(_principal: &Principal) -> Result<(), Denied> {
         Ok(())
@@ -475,6 +490,11 @@ mod tests {
             ),
             ("read programmes", Access::can_read_programmes, [true; 6]),
             ("read indicators", Access::can_read_indicators, [true; 6]),
+            (
+                "read indicators as of an earlier time",
+                Access::can_read_indicators_as_of,
+                [true, false, false, false, true, false],
+            ),
             (
                 "read projection status",
                 Access::can_read_projection_status,

@@ -23,10 +23,11 @@ pub fn indicators(as_of: bool, dimensions: usize, child_complexity: usize) -> us
     base + refold + child_complexity
 }
 
-/// `eventLog(first)`: its selection once per hundred events of the page.
+/// `eventLog(first)`: its selection once per thousand events of the page (a whole page of
+/// 10,000 events with every field is one request's worth).
 pub fn event_log(first: Option<i32>, child_complexity: usize) -> usize {
     let first = usize::try_from(first.unwrap_or(1000)).unwrap_or(0);
-    1 + child_complexity * first.div_ceil(100)
+    1 + child_complexity * first.div_ceil(1000)
 }
 
 /// Gates in front of the reads that hold connections for long: at most one verification at a

@@ -3,6 +3,7 @@
 //! may not see small counts, suppressed.
 
 use chrono::{NaiveDate, Utc};
+use masar_domain::disclosure;
 use masar_domain::programme::Programme;
 use masar_domain::values::{self, IndicatorCode};
 use masar_domain::ErrorCode;
@@ -79,6 +80,19 @@ pub async fn report(pool: &PgPool, request: IndicatorRequest) -> Result<Indicato
         .as_ref()
         .and_then(|p| p.to.as_ref())
         .map_or(default_to, |d| d.0);
+    // Protected roles read published periods only (INDICATORS.md, "Disclosure control").
+    if request.suppress_below.is_some()
+        && !disclosure::is_published_period(from, to, start, Utc::now().date_naive())
+    {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            format!(
+                "period: {from} to {to} is not a published period; figures are published for {}",
+                disclosure::PUBLISHED_PERIODS
+            ),
+        )
+        .with_field("period"));
+    }
     let query = IndicatorQuery {
         programme_code: code.clone(),
         from,

@@ -198,6 +198,10 @@ impl Query {
     ) -> Result<IndicatorReport, ApiError> {
         let principal = principal(ctx)?;
         Access::can_read_indicators(principal)?;
+        if as_of.is_some() {
+            Access::can_read_indicators_as_of(principal)
+                .map_err(|denied| ApiError::from(denied).with_field("asOf"))?;
+        }
         let options = ctx.data::<SchemaOptions>().copied().unwrap_or_default();
         let pool = &api(ctx)?.write.pool;
         for name in [beneficiaries::NAME, activities::NAME] {
