@@ -16,14 +16,13 @@ use masar::admin::execute_programme;
 use masar::batch::record_batch;
 use masar::demo::facts::Facts;
 use masar::demo::generate::{plan, PersonPlan, PlanOptions, PlannedActivity, PlannedEvent};
-use masar::demo::{cutoff, register_directory};
+use masar::demo::{activity_command, cutoff, journey_command, register_directory};
 use masar::record::record_journey_event;
-use masar::write::{Envelope, WriteSide};
+use masar::write::WriteSide;
 use masar_domain::beneficiary::{Beneficiary, BeneficiaryCommand, RecordJourneyEvent};
 use masar_domain::ids::BeneficiaryId;
-use masar_domain::programme::{ProgrammeActivity, ProgrammeCommand};
+use masar_domain::programme::ProgrammeActivity;
 use masar_domain::values::Dimension;
-use masar_domain::values::{Actor, Role};
 use masar_projections::activities::{self, ActivityProjection};
 use masar_projections::beneficiaries::{self, BeneficiaryProjection};
 use masar_projections::compare::compare;
@@ -176,15 +175,7 @@ async fn events_on_both_sides_of_a_power_of_ten_are_applied_exactly_once() {
     }
 
     // Each stream's row counts its events once; the tables equal a rebuild.
-    let mismatched: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM beneficiary_state b \
-         WHERE b.events_applied <> (SELECT count(*) FROM events e \
-           WHERE e.aggregate_type = 'Beneficiary' AND e.aggregate_id = b.beneficiary_id::text) \
-            OR b.events_applied <> b.version",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let mismatched = common::rows_not_counting_their_stream(pool).await;
     assert_eq!(mismatched, 0);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM beneficiary_state")
         .fetch_one(pool)
@@ -335,13 +326,8 @@ fn transactions(
     activities: &[&PlannedActivity],
     rng: &mut ChaCha8Rng,
 ) -> Vec<Transaction> {
-    let command = |person: &PersonPlan, event: &PlannedEvent| RecordJourneyEvent {
-        beneficiary_id: person.beneficiary_id,
-        event_id: event.event_id,
-        occurred_at: event.occurred_at,
-        actor: Actor::new(event.recorder.clone(), Role::Partner),
-        now: chrono::Utc::now(),
-        fact: event.fact.clone(),
+    let command = |person: &PersonPlan, event: &PlannedEvent| {
+        journey_command(person.beneficiary_id, event, chrono::Utc::now())
     };
     let mut items: Vec<RecordJourneyEvent> = Vec::new();
     for late in [false, true] {
@@ -384,19 +370,7 @@ async fn write_all(write: WriteSide, work: Vec<Transaction>) -> Vec<String> {
             Transaction::Single(item) => vec![record_journey_event(&write, item, None).await],
             Transaction::Batch(items) => record_batch(&write, items, None).await,
             Transaction::Activity(planned) => {
-                let envelope = Envelope {
-                    event_id: planned.activity_id,
-                    occurred_at: planned.occurred_at,
-                    organisation: planned.recorder.clone(),
-                    token_id: None,
-                };
-                let command = ProgrammeCommand::RecordActivity {
-                    activity_id: planned.activity_id,
-                    occurred_at: planned.occurred_at,
-                    actor: Actor::new(planned.recorder.clone(), Role::Partner),
-                    now: chrono::Utc::now(),
-                    activity: planned.activity.clone(),
-                };
+                let (envelope, command) = activity_command(&planned, chrono::Utc::now());
                 if let Err(error) =
                     execute_programme(&write, &planned.programme, command, &envelope).await
                 {
@@ -682,15 +656,7 @@ async fn run_case(cluster: &PrivateCluster, case: Case, number: u64) {
         ids.1
     );
 
-    let mismatched: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM beneficiary_state b \
-         WHERE b.events_applied <> (SELECT count(*) FROM events e \
-           WHERE e.aggregate_type = 'Beneficiary' AND e.aggregate_id = b.beneficiary_id::text) \
-            OR b.events_applied <> b.version",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let mismatched = common::rows_not_counting_their_stream(pool).await;
     assert_eq!(mismatched, 0, "seed {}", case.seed);
     for name in [beneficiaries::NAME, activities::NAME] {
         let comparison = compare(pool, name, &|_| {}).await.unwrap();

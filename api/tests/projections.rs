@@ -102,14 +102,7 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 async fn assert_exactly_once(pool: &PgPool) {
     let total = count(pool, "SELECT count(*) FROM events").await;
     assert_eq!(applied(pool, "beneficiaries").await, total);
-    let mismatched = count(
-        pool,
-        "SELECT count(*) FROM beneficiary_state b \
-         WHERE b.events_applied <> (SELECT count(*) FROM events e \
-           WHERE e.aggregate_type = 'Beneficiary' AND e.aggregate_id = b.beneficiary_id::text) \
-            OR b.events_applied <> b.version",
-    )
-    .await;
+    let mismatched = common::rows_not_counting_their_stream(pool).await;
     assert_eq!(mismatched, 0);
     let streams = count(
         pool,

@@ -193,6 +193,21 @@ fn straddles_a_power_of_ten((low, high): (u64, u64)) -> bool {
     low.to_string().len() < high.to_string().len()
 }
 
+/// Runs `masar verify --projections`, checks it exits 0; its report.
+fn verify_projections(data_dir: &Path) -> String {
+    let verified = masar(data_dir)
+        .args(["verify", "--projections"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(
+        verified.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    report
+}
+
 fn new_data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     // Under /tmp: reachable by the postgres user when the tests run as root.
     let dir = tempfile::Builder::new()
@@ -228,16 +243,7 @@ async fn demo_then_serve_catches_up_the_whole_backlog_exactly() {
 
     assert_eq!(server.identified(&token, &people).await, people);
 
-    let verified = masar(&data_dir)
-        .args(["verify", "--projections"])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&verified.stdout);
-    assert!(
-        verified.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    let report = verify_projections(&data_dir);
     assert!(report.contains("OK: projection beneficiaries"), "{report}");
     assert!(
         report.contains("OK: projection programme_activities"),
@@ -349,14 +355,5 @@ async fn demo_alone_serves_figures_equal_to_what_it_recorded() {
     let ids = transaction_ids(&data_dir).await;
     assert!(straddles_a_power_of_ten(ids), "{ids:?}");
     assert_eq!(server.identified(&token, &people).await, people);
-    let verified = masar(&data_dir)
-        .args(["verify", "--projections"])
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    verify_projections(&data_dir);
 }

@@ -351,6 +351,44 @@ pub async fn register_directory(
     Ok((organisations, programmes, targets))
 }
 
+/// The command that records `event` of `beneficiary_id`'s plan, as its recorder (a partner)
+/// would send it at `now`.
+pub fn journey_command(
+    beneficiary_id: BeneficiaryId,
+    event: &PlannedEvent,
+    now: DateTime<Utc>,
+) -> RecordJourneyEvent {
+    RecordJourneyEvent {
+        beneficiary_id,
+        event_id: event.event_id,
+        occurred_at: event.occurred_at,
+        actor: Actor::new(event.recorder.clone(), Role::Partner),
+        now,
+        fact: event.fact.clone(),
+    }
+}
+
+/// The envelope and command that record `planned`, as its recorder (a partner) would at `now`.
+pub fn activity_command(
+    planned: &PlannedActivity,
+    now: DateTime<Utc>,
+) -> (Envelope, ProgrammeCommand) {
+    let envelope = Envelope {
+        event_id: planned.activity_id,
+        occurred_at: planned.occurred_at,
+        organisation: planned.recorder.clone(),
+        token_id: None,
+    };
+    let command = ProgrammeCommand::RecordActivity {
+        activity_id: planned.activity_id,
+        occurred_at: planned.occurred_at,
+        actor: Actor::new(planned.recorder.clone(), Role::Partner),
+        now,
+        activity: planned.activity.clone(),
+    };
+    (envelope, command)
+}
+
 /// Events are kept up to the start of `now`'s day (UTC): running the demo again the same day
 /// draws exactly the same events.
 pub fn cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -634,12 +672,8 @@ async fn record_one_batch<'b, 'a>(
             }
         }
         items.push(RecordJourneyEvent {
-            beneficiary_id: item.beneficiary_id,
-            event_id: item.event.event_id,
-            occurred_at: item.event.occurred_at,
-            actor: Actor::new(item.event.recorder.clone(), Role::Partner),
-            now,
             fact,
+            ..journey_command(item.beneficiary_id, item.event, now)
         });
     }
     let outcomes = record_batch(write, items, None).await;
@@ -679,20 +713,7 @@ async fn record_activities(
                 SubmissionStatus::Rejected
             }
             None => {
-                let now = Utc::now();
-                let envelope = Envelope {
-                    event_id: planned.activity_id,
-                    occurred_at: planned.occurred_at,
-                    organisation: planned.recorder.clone(),
-                    token_id: None,
-                };
-                let command = ProgrammeCommand::RecordActivity {
-                    activity_id: planned.activity_id,
-                    occurred_at: planned.occurred_at,
-                    actor: Actor::new(planned.recorder.clone(), Role::Partner),
-                    now,
-                    activity: planned.activity.clone(),
-                };
+                let (envelope, command) = activity_command(planned, Utc::now());
                 match execute_programme(write, &planned.programme, command, &envelope).await {
                     Ok(()) => SubmissionStatus::Accepted,
                     Err(AggregateError::UserError(error)) => {

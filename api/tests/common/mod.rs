@@ -206,3 +206,17 @@ pub async fn activity(write: &WriteSide, activity: ProgrammeActivity) -> Uuid {
         .unwrap();
     id.as_uuid()
 }
+
+/// Rows of `beneficiary_state` whose applied events are not their stream's length or version:
+/// each must have applied every event of its stream once.
+pub async fn rows_not_counting_their_stream(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM beneficiary_state b \
+         WHERE b.events_applied <> (SELECT count(*) FROM events e \
+           WHERE e.aggregate_type = 'Beneficiary' AND e.aggregate_id = b.beneficiary_id::text) \
+            OR b.events_applied <> b.version",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
