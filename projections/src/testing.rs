@@ -311,6 +311,11 @@ pub async fn private_cluster() -> Result<PrivateCluster, DatabaseError> {
 }
 
 impl PrivateCluster {
+    /// The cluster's server, e.g. to stop and start it.
+    pub fn server(&self) -> &EmbeddedPostgres {
+        &self.server
+    }
+
     /// Creates database `name` on the cluster and applies the migrations.
     pub async fn database(&self, name: &str) -> Result<TestDatabase, DatabaseError> {
         {

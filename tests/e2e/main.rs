@@ -19,6 +19,7 @@ mod health;
 mod indicators_reference;
 mod privacy_api;
 mod roles;
+mod startup;
 mod subscription;
 mod token_cli;
 mod upgrade;

@@ -98,6 +98,14 @@ impl Config {
     /// Opens the database (starting the embedded server if needed, creating it only for the
     /// commands that may: see [`Command::missing_cluster`]) and applies migrations.
     pub async fn open_database(&self) -> anyhow::Result<Database> {
+        Ok(self.try_open_database().await?)
+    }
+
+    /// [`Config::open_database`], with the database's own error (to tell whether the server
+    /// was merely unreachable).
+    pub async fn try_open_database(
+        &self,
+    ) -> Result<Database, masar_projections::database::DatabaseError> {
         let config = DatabaseConfig {
             url: self
                 .database_url
@@ -107,7 +115,7 @@ impl Config {
             max_connections: self.db_max_connections,
             missing_cluster: self.missing_cluster,
         };
-        Ok(database::open(&config).await?)
+        database::open(&config).await
     }
 
     /// Where the master key comes from: MASAR_MASTER_KEY, else MASAR_MASTER_KEY_FILE, else

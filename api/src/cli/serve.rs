@@ -57,15 +57,61 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub seal_interval: u64,
+    /// Seconds to keep trying, with a growing pause between attempts, when the PostgreSQL
+    /// server of DATABASE_URL does not answer yet (both starting at boot); 0 gives up at once.
+    #[arg(
+        long,
+        env = "MASAR_DB_STARTUP_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub db_startup_timeout: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
 /// embedded server if this process started it).
 pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
-    let database = config.open_database().await?;
+    let database =
+        open_when_reachable(config, Duration::from_secs(args.db_startup_timeout)).await?;
     let result = serve(config, &database, &args).await;
     database.close().await;
     result
+}
+
+/// Opens the database, trying again while its server does not answer yet, for at most
+/// `patience`: pauses of 0.25 s doubling up to 5 s, each attempt logged. Any other failure
+/// (a refused login, a bad URL, a failed migration) ends it at once.
+async fn open_when_reachable(
+    config: &Config,
+    patience: Duration,
+) -> anyhow::Result<masar_projections::database::Database> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match config.try_open_database().await {
+            Ok(database) => return Ok(database),
+            Err(error) if error.is_unreachable() && tokio::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tracing::warn!(
+                    db.attempt = attempt,
+                    db.retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    db.gives_up_in_s = left.as_secs(),
+                    "the database does not answer yet: {error}"
+                );
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(error) if error.is_unreachable() => {
+                anyhow::bail!(
+                    "{error} (gave up after {attempt} attempts in {} s: MASAR_DB_STARTUP_TIMEOUT)",
+                    patience.as_secs()
+                )
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Serves on an open database exactly as `masar serve` does, until a shutdown signal.

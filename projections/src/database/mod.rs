@@ -124,6 +124,22 @@ impl Database {
     }
 }
 
+impl DatabaseError {
+    /// Whether the server was not reachable (yet): nothing answered, or it is starting up.
+    /// Worth trying again, unlike a refused login or a database that does not exist.
+    pub fn is_unreachable(&self) -> bool {
+        let DatabaseError::Connect { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // cannot_connect_now: starting up, shutting down, in recovery.
+            sqlx::Error::Database(error) => error.code().as_deref() == Some("57P03"),
+            _ => false,
+        }
+    }
+}
+
 /// Opens the database of `config` and applies pending migrations: the server of `config.url`,
 /// or else the embedded server in `config.data_dir`, started if needed (and initialised if
 /// `config.missing_cluster` allows it, else refused when it holds no cluster), database `masar`
