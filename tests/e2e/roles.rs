@@ -662,13 +662,59 @@ async fn refusals_say_who_was_refused_and_what_to_do() {
     let error = &payload["results"][0]["error"];
     assert_eq!(error["code"], "FORBIDDEN", "{payload:#}");
     assert_eq!(error["field"], Value::Null);
+    // It says who was refused and what may record, but names neither the organisation that
+    // identified x nor x's programme: B may not even know x exists.
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("ANAPEC") && message.contains("REMESS") && message.contains("referral"),
+        message.contains("ANAPEC") && message.contains("referred"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("REMESS") && !message.contains(P1),
         "{message}"
     );
 
-    // C, not a partner of P1.
+    // C, a partner of another programme only, learns nothing of x either.
+    for event in [
+        json!({ "sensitised": { "topic": "t" } }),
+        json!({ "retracted": { "retractedEventId": world.x_identified, "reason": "r" } }),
+        identified_in(P2, &[], None),
+    ] {
+        let payload = record(
+            &world.app,
+            &world.c,
+            vec![submission(
+                Uuid::new_v4(),
+                x,
+                "2024-04-01T09:00:00Z",
+                event.clone(),
+            )],
+        )
+        .await;
+        let error = &payload["results"][0]["error"];
+        assert_eq!(error["code"], "FORBIDDEN", "{event}: {payload:#}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            !message.contains("REMESS") && !message.contains(P1),
+            "{event}: {message}"
+        );
+    }
+    let response = world
+        .app
+        .graphql(
+            "mutation($id: UUID!) { erasePersonalData(beneficiaryId: $id, reason: \"asked\") { id } }",
+            json!({ "id": x }),
+            Some(&world.c),
+        )
+        .await;
+    let (code, message, _) = response.single_error();
+    assert_eq!(code, "FORBIDDEN");
+    assert!(
+        !message.contains("REMESS") && !message.contains(P1),
+        "{message}"
+    );
+
+    // C, not a partner of P1, identifying someone new in P1: the programme it named.
     let payload = record(
         &world.app,
         &world.c,

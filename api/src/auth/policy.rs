@@ -115,21 +115,20 @@ impl Access {
     ) -> Result<(), Denied> {
         match principal.role {
             Role::Admin => Ok(()),
-            Role::Partner => match beneficiary.and_then(Beneficiary::partner) {
-                None => Ok(()),
-                Some(partner) => {
-                    if beneficiary.is_some_and(|b| b.is_responsible(&principal.organisation)) {
-                        Ok(())
-                    } else {
-                        Err(Denied::forbidden(format!(
-                            "{} may not record for this beneficiary: it was identified by {} and \
-                             not referred to {}",
-                            token_of(principal),
-                            partner,
-                            principal.organisation
-                        )))
-                    }
+            Role::Partner => match beneficiary {
+                Some(beneficiary)
+                    if beneficiary.partner().is_some()
+                        && !beneficiary.is_responsible(&principal.organisation) =>
+                {
+                    // Naming the organisations responsible for the beneficiary would tell a
+                    // caller who may not even know they exist who looks after them.
+                    Err(Denied::forbidden(format!(
+                        "{} may not record for this beneficiary: only the organisation that \
+                         identified them, or an organisation it referred them to, may",
+                        token_of(principal)
+                    )))
                 }
+                _ => Ok(()),
             },
             Role::Auditor | Role::Dashboard => Err(read_only(principal)),
         }
@@ -518,6 +517,15 @@ mod tests {
                 if let Err(denied) = result {
                     assert_eq!(denied.code, ErrorCode::Forbidden);
                     assert!(!denied.message.is_empty());
+                    // A refusal never names the organisations responsible for the
+                    // beneficiary to a caller who is not one of them.
+                    if matches!(caller, Who::Stranger) {
+                        assert!(
+                            !denied.message.contains("REMESS")
+                                && !denied.message.contains("ANAPEC"),
+                            "{caller:?} / {operation}: {denied}"
+                        );
+                    }
                 }
             }
         }
@@ -537,8 +545,11 @@ mod tests {
     fn refusals_say_who_was_refused_and_why() {
         let denied =
             Access::can_record_journey(&who(Who::Stranger), Some(&beneficiary())).unwrap_err();
-        assert!(denied.message.contains("CEFA"), "{denied}");
-        assert!(denied.message.contains("REMESS"), "{denied}");
+        assert!(
+            denied.message.starts_with("a PARTNER token of CEFA"),
+            "{denied}"
+        );
+        assert!(denied.message.contains("referred"), "{denied}");
         let denied = Access::can_read_log(&who(Who::Owner)).unwrap_err();
         assert!(
             denied.message.starts_with("a PARTNER token of REMESS"),

@@ -27,16 +27,26 @@ pub enum BeneficiaryError {
         /// The beneficiary's programme.
         programme: ProgrammeCode,
     },
-    /// The partner neither identified the beneficiary nor was referred them.
+    /// The partner neither identified the beneficiary nor was referred them. The message
+    /// names no other organisation and no programme: the caller may not even know that the
+    /// beneficiary exists.
     #[error(
-        "organisation {organisation} did not identify this beneficiary and was not referred \
-         them: ask {identified_by} to record a referral to {organisation}"
+        "organisation {organisation} may not record events for this beneficiary: only the \
+         organisation that identified them, or an organisation it referred them to, may"
     )]
     NotResponsible {
         /// The actor's organisation.
         organisation: OrganisationCode,
-        /// The organisation that identified the beneficiary.
-        identified_by: OrganisationCode,
+    },
+    /// A partner that did not identify the beneficiary asks to erase their personal data
+    /// (and the beneficiary did not withdraw consent to data processing through it).
+    #[error(
+        "organisation {organisation} may not erase this beneficiary's personal data: only the \
+         organisation that identified them, or an administrator, may"
+    )]
+    MayNotErase {
+        /// The actor's organisation.
+        organisation: OrganisationCode,
     },
     /// `PersonalDataErased` submitted as a journey event.
     #[error(
@@ -228,7 +238,8 @@ impl BeneficiaryError {
         match self {
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
-            | BeneficiaryError::NotResponsible { .. } => ErrorCode::Forbidden,
+            | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::MayNotErase { .. } => ErrorCode::Forbidden,
             BeneficiaryError::ErasureNotAJourneyEvent
             | BeneficiaryError::RegionNotInProgramme { .. }
             | BeneficiaryError::BirthYearOutOfRange { .. }
@@ -280,6 +291,7 @@ impl BeneficiaryError {
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
             | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::MayNotErase { .. }
             | BeneficiaryError::NotIdentified
             | BeneficiaryError::AlreadyIdentified
             | BeneficiaryError::Exited { .. }

@@ -449,6 +449,13 @@ impl Beneficiary {
             }
             Role::Admin => Ok(()),
             Role::Partner => {
+                // Responsibility first: a caller who may not write for this beneficiary must
+                // not learn the beneficiary's programme from a refusal.
+                if self.partner().is_some() && !self.is_responsible(&actor.organisation) {
+                    return Err(BeneficiaryError::NotResponsible {
+                        organisation: actor.organisation.clone(),
+                    });
+                }
                 if let Some(programme) = programme {
                     if !programme.has_partner(&actor.organisation) {
                         return Err(BeneficiaryError::NotProgrammePartner {
@@ -457,15 +464,7 @@ impl Beneficiary {
                         });
                     }
                 }
-                match self.partner() {
-                    Some(partner) if !self.is_responsible(&actor.organisation) => {
-                        Err(BeneficiaryError::NotResponsible {
-                            organisation: actor.organisation.clone(),
-                            identified_by: partner.clone(),
-                        })
-                    }
-                    _ => Ok(()),
-                }
+                Ok(())
             }
         }
     }
@@ -637,9 +636,8 @@ impl Beneficiary {
             && actor.organisation != owner
             && !(consent_withdrawn && self.is_responsible(&actor.organisation))
         {
-            return Err(BeneficiaryError::NotResponsible {
+            return Err(BeneficiaryError::MayNotErase {
                 organisation: actor.organisation,
-                identified_by: owner,
             });
         }
         let reason = trim_text(reason);

@@ -315,7 +315,6 @@ fn a_partner_writes_only_for_beneficiaries_it_identified() {
         record_as(enabel(), 2, 1, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
     accepts(
@@ -323,6 +322,32 @@ fn a_partner_writes_only_for_beneficiaries_it_identified() {
         record_as(remess(), 2, 1, sensitised()),
         ev(2, 1, sensitised()),
     );
+}
+
+#[test]
+fn a_refusal_names_neither_the_identifying_organisation_nor_the_programme() {
+    // A partner of the programme (ENABEL) and a registered organisation that is not one
+    // (IOM) may not learn from a refusal who identified the beneficiary, or in which
+    // programme.
+    let stream = Beneficiary::from_events(vec![identified(), ev(2, 1, sensitised())]);
+    let refusals = [
+        record_as(enabel(), 3, 2, sensitised()),
+        record_as(iom(), 3, 2, sensitised()),
+        record_as(iom(), 3, 2, retracted(2)),
+        erase(enabel(), 3, "asked"),
+        erase(iom(), 3, "asked"),
+    ];
+    for command in refusals {
+        let error = stream
+            .decide(command.clone(), &services())
+            .expect_err("refused");
+        assert_eq!(error.code(), ErrorCode::Forbidden, "{command:?}: {error:?}");
+        let message = error.to_string();
+        assert!(
+            !message.contains("REMESS") && !message.contains("AMUDDU-RSK"),
+            "{command:?}: {message}"
+        );
+    }
 }
 
 #[test]
@@ -341,7 +366,6 @@ fn a_referral_gives_the_organisation_access() {
         record_as(enabel(), 4, 3, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
 }
@@ -364,7 +388,6 @@ fn a_partner_retracting_its_own_referral_may_resubmit_the_retraction_as_a_no_op(
         record_as(enabel(), 4, 3, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
 }
@@ -1211,9 +1234,8 @@ fn personal_data_of_a_retracted_identification_can_still_be_erased() {
         .then_expect_events(vec![erased(3, "REMESS")]);
     given(events)
         .when(erase(enabel(), 3, "asked"))
-        .then_expect_error(BeneficiaryError::NotResponsible {
-            organisation: OrganisationCode::parse("ENABEL").unwrap(),
-            identified_by: OrganisationCode::parse("REMESS").unwrap(),
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
         });
 }
 
@@ -1222,9 +1244,8 @@ fn nobody_else_erases_personal_data() {
     // Not even an organisation the beneficiary was referred to.
     given(vec![identified(), ev(2, 1, referred(Some("ENABEL")))])
         .when(erase(enabel(), 3, "asked"))
-        .then_expect_error(BeneficiaryError::NotResponsible {
+        .then_expect_error(BeneficiaryError::MayNotErase {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         });
     for role in [Role::Auditor, Role::Dashboard] {
         given(vec![identified()])
@@ -1458,7 +1479,13 @@ fn errors_map_to_the_contract_codes_and_fields() {
         (
             E::NotResponsible {
                 organisation: org("IOM"),
-                identified_by: org("REMESS"),
+            },
+            ErrorCode::Forbidden,
+            None,
+        ),
+        (
+            E::MayNotErase {
+                organisation: org("IOM"),
             },
             ErrorCode::Forbidden,
             None,
