@@ -38,6 +38,27 @@ pub enum BeneficiaryError {
         /// The actor's organisation.
         organisation: OrganisationCode,
     },
+    /// A partner other than the one that identified the beneficiary records an
+    /// identification for them: the stream belongs for ever to the organisation whose
+    /// `Identified` event opened it, even once that event is retracted.
+    #[error(
+        "organisation {organisation} may not identify this beneficiary: only the organisation \
+         that identified them first, or an administrator, may record their identification"
+    )]
+    NotOwner {
+        /// The actor's organisation.
+        organisation: OrganisationCode,
+    },
+    /// An organisation the beneficiary was referred to retracts an event another
+    /// organisation recorded.
+    #[error(
+        "event {event_id} was recorded by another organisation: an organisation the \
+         beneficiary was referred to may retract only the events it recorded itself"
+    )]
+    NotRecorder {
+        /// The event named.
+        event_id: EventId,
+    },
     /// A partner that did not identify the beneficiary asks to erase their personal data
     /// (and the beneficiary did not withdraw consent to data processing through it).
     #[error(
@@ -239,6 +260,8 @@ impl BeneficiaryError {
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
             | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::NotOwner { .. }
+            | BeneficiaryError::NotRecorder { .. }
             | BeneficiaryError::MayNotErase { .. } => ErrorCode::Forbidden,
             BeneficiaryError::ErasureNotAJourneyEvent
             | BeneficiaryError::RegionNotInProgramme { .. }
@@ -285,12 +308,14 @@ impl BeneficiaryError {
             BeneficiaryError::SessionOutOfRange { .. } => Some("sessionNumber"),
             BeneficiaryError::UnknownOrganisation { .. } => Some("organisationCode"),
             BeneficiaryError::RetractedEventNotFound { .. }
+            | BeneficiaryError::NotRecorder { .. }
             | BeneficiaryError::AlreadyRetracted { .. }
             | BeneficiaryError::NotRetractable { .. } => Some("retractedEventId"),
             BeneficiaryError::Invalid { field, .. } => Some(field),
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
             | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::NotOwner { .. }
             | BeneficiaryError::MayNotErase { .. }
             | BeneficiaryError::NotIdentified
             | BeneficiaryError::AlreadyIdentified

@@ -371,21 +371,22 @@ fn a_referral_gives_the_organisation_access() {
 }
 
 #[test]
-fn a_partner_retracting_its_own_referral_may_resubmit_the_retraction_as_a_no_op() {
-    let retraction = event(3, at(2), "ENABEL", retracted(2));
+fn a_partner_whose_referral_was_retracted_may_resubmit_its_events_as_no_ops() {
+    let sensitised_by_enabel = event(3, at(2), "ENABEL", sensitised());
     let history = vec![
         identified(),
         ev(2, 1, referred(Some("ENABEL"))),
-        retraction.clone(),
+        sensitised_by_enabel,
+        ev(4, 3, retracted(2)),
     ];
     // The retraction took ENABEL's access away, yet its resubmission is still a duplicate.
     given(history.clone())
-        .when(record_as(enabel(), 3, 2, retracted(2)))
+        .when(record_as(enabel(), 3, 2, sensitised()))
         .then_expect_events(vec![]);
     // A new event from ENABEL is refused.
     refuses(
         history,
-        record_as(enabel(), 4, 3, sensitised()),
+        record_as(enabel(), 5, 4, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
         },
@@ -402,6 +403,189 @@ fn a_referred_organisation_must_still_be_a_partner_of_the_programme() {
             programme: programme_code(),
         },
     );
+}
+
+// --------------------------------------------------------------------------- 2b. ownership
+
+/// REMESS identified the beneficiary (with personal data) and referred them to ENABEL.
+fn identified_and_referred() -> Vec<BeneficiaryEvent> {
+    vec![identified(), ev(2, 1, referred(Some("ENABEL")))]
+}
+
+#[test]
+fn a_stream_belongs_for_ever_to_the_organisation_that_identified_it() {
+    // REMESS retracts its identification as a correction: the stream is still REMESS's.
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, retracted(ID)));
+    let beneficiary = Beneficiary::from_events(events.clone());
+    assert!(!beneficiary.is_identified());
+    assert_eq!(beneficiary.partner(), None);
+    assert_eq!(beneficiary.owner(), Some(&org("REMESS")));
+    assert!(beneficiary.is_responsible(&org("REMESS")));
+    assert!(beneficiary.is_responsible(&org("ENABEL")));
+    assert!(!beneficiary.is_responsible(&org("ANAPEC")));
+    // An administrator identifies them again: REMESS still owns the record.
+    events.push(event(4, at(3), "ADMINS", identified_fact()));
+    let beneficiary = Beneficiary::from_events(events);
+    assert_eq!(beneficiary.owner(), Some(&org("REMESS")));
+    assert_eq!(beneficiary.partner(), Some(&org("REMESS")));
+    assert_eq!(beneficiary.identified().map(|i| i.event_id), Some(eid(4)));
+    assert!(!beneficiary.is_responsible(&org("ADMINS")));
+}
+
+#[test]
+fn a_referred_partner_retracts_only_the_events_it_recorded() {
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, sensitised()));
+    events.push(event(4, at(3), "ENABEL", enrolled("WELD-01", 2)));
+    // Not the identification, nor any other event of REMESS's.
+    for target in [ID, 2, 3] {
+        refuses(
+            events.clone(),
+            record_as(enabel(), 5, 4, retracted(target)),
+            BeneficiaryError::NotRecorder {
+                event_id: eid(target),
+            },
+        );
+    }
+    // Its own, yes.
+    accepts(
+        events.clone(),
+        record_as(enabel(), 5, 4, retracted(4)),
+        event(5, at(4), "ENABEL", retracted(4)),
+    );
+    // The identifying organisation and an administrator retract anything.
+    accepts(
+        events.clone(),
+        record_as(remess(), 5, 4, retracted(4)),
+        ev(5, 4, retracted(4)),
+    );
+    accepts(
+        events,
+        record_as(admin(), 5, 4, retracted(ID)),
+        event(5, at(4), "ADMINS", retracted(ID)),
+    );
+}
+
+#[test]
+fn only_the_identifying_organisation_or_an_admin_identifies_a_beneficiary_again() {
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, retracted(ID)));
+    refuses(
+        events.clone(),
+        record_as(enabel(), 4, 3, identified_fact()),
+        BeneficiaryError::NotOwner {
+            organisation: org("ENABEL"),
+        },
+    );
+    accepts(
+        events.clone(),
+        record_as(remess(), 4, 3, identified_fact()),
+        ev(4, 3, identified_fact()),
+    );
+    accepts(
+        events,
+        record_as(admin(), 4, 3, identified_fact()),
+        event(4, at(3), "ADMINS", identified_fact()),
+    );
+}
+
+#[test]
+fn a_retracted_identification_does_not_open_the_stream_to_anyone() {
+    // CEFA is a partner of another programme only; ANAPEC is a partner of the beneficiary's
+    // programme that was never referred them.
+    let other = ProgrammeFacts {
+        code: ProgrammeCode::parse("WORK4LIFE").unwrap(),
+        start_date: start_date(),
+        end_date: None,
+        regions: vec![region("MA-04")],
+        partners: vec![org("CEFA")],
+    };
+    let services = DomainServices::new(directory().with_programme(other.clone()));
+    let in_other_programme = with_identified(|f| {
+        if let JourneyFact::Identified { programme_code, .. } = f {
+            *programme_code = other.code.clone();
+        }
+    });
+    let private_note = JourneyFact::Sensitised {
+        topic: "santé".into(),
+        session_id: None,
+        location: Some("chez une amie, quartier Takaddoum".into()),
+    };
+    let events = vec![
+        identified(),
+        ev(2, 1, private_note),
+        ev(3, 2, retracted(ID)),
+    ];
+    let framework = || TestFramework::<Beneficiary>::with(services.clone());
+    framework()
+        .given(events.clone())
+        .when(record_as(
+            actor("CEFA", Role::Partner),
+            4,
+            3,
+            in_other_programme,
+        ))
+        .then_expect_error(BeneficiaryError::NotResponsible {
+            organisation: org("CEFA"),
+        });
+    framework()
+        .given(events.clone())
+        .when(record_as(
+            actor("ANAPEC", Role::Partner),
+            4,
+            3,
+            identified_fact(),
+        ))
+        .then_expect_error(BeneficiaryError::NotResponsible {
+            organisation: org("ANAPEC"),
+        });
+    framework()
+        .given(events)
+        .when(record_as(remess(), 4, 3, identified_fact()))
+        .then_expect_events(vec![ev(4, 3, identified_fact())]);
+}
+
+#[test]
+fn a_referred_partner_that_took_a_beneficiary_over_in_an_old_log_owns_nothing() {
+    // A log written before ownership was kept: ENABEL, referred, retracted REMESS's
+    // identification and identified the beneficiary itself.
+    let mut events = identified_and_referred();
+    events.push(event(3, at(2), "ENABEL", retracted(ID)));
+    events.push(event(4, at(2), "ENABEL", identified_fact()));
+    let beneficiary = Beneficiary::from_events(events.clone());
+    assert_eq!(beneficiary.partner(), Some(&org("REMESS")));
+    given(events.clone())
+        .when(erase(enabel(), 5, "asked"))
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
+        });
+    given(events)
+        .when(erase(remess(), 5, "asked by the beneficiary"))
+        .then_expect_events(vec![erased(5, "REMESS")]);
+}
+
+#[test]
+fn a_referred_partner_erases_only_to_complete_a_withdrawal_of_consent() {
+    // The identification retracted, no consent is left, but none was withdrawn.
+    let mut retracted_identification = identified_and_referred();
+    retracted_identification.push(ev(3, 2, retracted(ID)));
+    given(retracted_identification)
+        .when(erase(enabel(), 4, "asked"))
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
+        });
+    // Consent to data processing withdrawn: the referred partner completes the erasure.
+    let mut withdrawn = identified_and_referred();
+    withdrawn.push(event(
+        3,
+        at(2),
+        "ENABEL",
+        consent(&[ConsentScope::DataProcessing], false),
+    ));
+    given(withdrawn)
+        .when(erase(enabel(), 4, "asked by the beneficiary"))
+        .then_expect_events(vec![erased(4, "ENABEL")]);
 }
 
 // ---------------------------------------------------------------------- 3. identification
@@ -1323,6 +1507,7 @@ fn an_empty_stream_is_nobody() {
     assert_eq!(beneficiary.stage(), None);
     assert!(!beneficiary.active());
     assert!(beneficiary.identified().is_none());
+    assert_eq!(beneficiary.owner(), None);
     assert!(beneficiary.consent().is_empty());
 }
 
