@@ -19,6 +19,7 @@ mod indicators_reference;
 mod privacy_api;
 mod roles;
 mod subscription;
+mod text_input;
 mod token_cli;
 mod upgrade;
 mod verify_cli;

@@ -1275,6 +1275,94 @@ fn texts_are_bounded() {
 }
 
 #[test]
+fn texts_hold_no_control_character() {
+    let nul = |position| ValueError::ControlCharacter {
+        code_point: 0,
+        position,
+    };
+    let topic = JourneyFact::Sensitised {
+        topic: "droits\u{0}".into(),
+        session_id: None,
+        location: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, topic),
+        BeneficiaryError::Invalid {
+            field: "topic",
+            problem: nul(7),
+        },
+    );
+    let city = with_identified(|f| {
+        if let JourneyFact::Identified { city, .. } = f {
+            *city = Some("\u{0}Rabat".into());
+        }
+    });
+    refuses(
+        vec![],
+        record(ID, 0, city),
+        BeneficiaryError::Invalid {
+            field: "city",
+            problem: nul(1),
+        },
+    );
+    let employer = JourneyFact::Employed {
+        kind: EmploymentKind::Salaried,
+        employer_name: "Renault\u{1b}[2J".into(),
+        employer_rse_labelled: false,
+        sector: "automobile".into(),
+        monthly_income: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, employer),
+        BeneficiaryError::Invalid {
+            field: "employerName",
+            problem: ValueError::ControlCharacter {
+                code_point: 0x1b,
+                position: 8,
+            },
+        },
+    );
+    let skills = JourneyFact::SkillsAssessed {
+        skills: vec!["couture".into(), "cuisine\u{0}".into()],
+        languages: vec![],
+        notes: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, skills),
+        BeneficiaryError::Invalid {
+            field: "skills",
+            problem: nul(8),
+        },
+    );
+    // Tabs and line breaks are fine in free text.
+    let notes = JourneyFact::Exited {
+        reason: ExitReason::Other,
+        notes: Some("ligne 1\r\nligne\t2".into()),
+    };
+    accepts(
+        vec![identified()],
+        record(2, 1, notes.clone()),
+        ev(2, 1, notes),
+    );
+}
+
+#[test]
+fn an_erasure_s_reason_holds_no_control_character() {
+    given(vec![identified()])
+        .when(erase(remess(), 2, "asked\u{0}"))
+        .then_expect_error(BeneficiaryError::Invalid {
+            field: "reason",
+            problem: ValueError::ControlCharacter {
+                code_point: 0,
+                position: 6,
+            },
+        });
+}
+
+#[test]
 fn texts_are_stored_trimmed() {
     let padded = JourneyFact::Sensitised {
         topic: "  santé  ".into(),
