@@ -1,6 +1,6 @@
 //! The HTTP application: routes, limits, and serving them with graceful shutdown.
 //!
-//! - `GET /health`: the database's state and the log head;
+//! - `GET /health`: the database's state, and the log head to a caller with a valid API token;
 //! - `POST /graphql`, `GET /graphql` (GraphiQL), `GET /graphql/ws`: see [`crate::graphql`].
 //!
 //! Every request body is limited to [`MAX_BODY_BYTES`] and every request to
@@ -10,14 +10,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use sqlx::PgPool;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::TokenStore;
+use crate::auth::{bearer_token, TokenStore};
 use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
 use crate::indicator_updates::UpdateHub;
 use crate::notices::NoticeHub;
@@ -92,7 +92,10 @@ pub fn build_app(state: AppState) -> Router {
     let timeout = state.options.request_timeout;
     Router::new()
         .route("/health", get(health))
-        .with_state(state.pool.clone())
+        .with_state(HealthState {
+            pool: state.pool.clone(),
+            tokens: state.graphql.tokens.clone(),
+        })
         .merge(graphql::routes(state.graphql))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -101,17 +104,45 @@ pub fn build_app(state: AppState) -> Router {
         ))
 }
 
-/// `GET /health`: 200 with the log head when the database answers, 503 otherwise.
-async fn health(State(pool): State<PgPool>) -> (StatusCode, Json<serde_json::Value>) {
+/// What `GET /health` reads: the database, and the tokens that may see the log head.
+#[derive(Clone)]
+struct HealthState {
+    pool: PgPool,
+    tokens: TokenStore,
+}
+
+/// `GET /health`: 200 when the database answers, 503 otherwise. The log head (how many events
+/// the log holds) only to a caller that sends a valid API token as `Authorization: Bearer`;
+/// anyone else, a load balancer among them, gets the status alone.
+async fn health(
+    State(state): State<HealthState>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<serde_json::Value>) {
     let head: Result<i64, sqlx::Error> =
         sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-            .fetch_one(&pool)
+            .fetch_one(&state.pool)
             .await;
     match head {
-        Ok(head) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "head": head.to_string() })),
-        ),
+        Ok(head) => {
+            let authenticated = match bearer_token(&headers) {
+                Ok(secret) => match state.tokens.authenticate(secret).await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        if !error.is_unauthenticated() {
+                            tracing::warn!(error = %error, "health check: authentication failed");
+                        }
+                        false
+                    }
+                },
+                Err(_) => false,
+            };
+            let body = if authenticated {
+                json!({ "status": "ok", "head": head.to_string() })
+            } else {
+                json!({ "status": "ok" })
+            };
+            (StatusCode::OK, Json(body))
+        }
         Err(error) => {
             tracing::warn!(error = %error, "health check: database unavailable");
             (

@@ -347,7 +347,7 @@ async fn a_refused_erasure_destroys_nothing() {
     .await;
     assert!(matches!(
         not_owner,
-        Err(EraseError::Refused(BeneficiaryError::NotResponsible { .. }))
+        Err(EraseError::Refused(BeneficiaryError::MayNotErase { .. }))
     ));
     let auditor = erase(
         &write,

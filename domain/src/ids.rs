@@ -196,7 +196,10 @@ pub const MAX_COURSE_CODE_CHARS: usize = 64;
 
 fn course_code(value: &str) -> Result<String, ValueError> {
     let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_COURSE_CODE_CHARS {
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_COURSE_CODE_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
         Err(ValueError::CourseCode(value.to_owned()))
     } else {
         Ok(trimmed.to_owned())
@@ -227,7 +230,8 @@ string_code! {
 
 string_code! {
     /// A course as the training organisation names it, e.g. `WELD-01`: 1 to 64 characters,
-    /// stored without surrounding white space (`parse` trims).
+    /// no control character (not even a tab or a line break), stored without surrounding
+    /// white space (`parse` trims).
     CourseCode, course_code
 }
 
@@ -315,6 +319,9 @@ mod tests {
         assert!(CourseCode::parse("   ").is_err());
         assert!(CourseCode::parse(&"é".repeat(64)).is_ok());
         assert!(CourseCode::parse(&"é".repeat(65)).is_err());
+        for control in ["WELD\u{0}01", "WELD\t01", "WELD\n01", "\u{1b}[31m"] {
+            assert!(CourseCode::parse(control).is_err(), "{control:?}");
+        }
     }
 
     #[test]

@@ -38,7 +38,10 @@ pub enum ValueError {
     )]
     RegionCode(String),
     /// Not a course code.
-    #[error("course code {0:?} is not valid: use 1 to 64 characters, e.g. WELD-01")]
+    #[error(
+        "course code {0:?} is not valid: use 1 to 64 characters, no control characters, e.g. \
+         WELD-01"
+    )]
     CourseCode(String),
     /// Not a UUID.
     #[error("{0:?} is not a valid id: use a UUID such as 67e55044-10b1-426f-9247-bb680e5fe0c8")]
@@ -61,6 +64,15 @@ pub enum ValueError {
         max: usize,
         /// The text's length, in characters.
         length: usize,
+    },
+    /// A text holds a control character other than tab, line feed and carriage return (NUL,
+    /// escape…), which nobody types on purpose and PostgreSQL refuses in part (NUL).
+    #[error("must not contain control characters: U+{code_point:04X} at character {position}")]
+    ControlCharacter {
+        /// The character's code point.
+        code_point: u32,
+        /// Its position in the text (trimmed), counting characters from 1.
+        position: usize,
     },
     /// A list that needs at least one item has none.
     #[error("must list at least one item")]
@@ -140,7 +152,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 /// Most items in a list of free texts (skills, languages, donors).
 pub const MAX_LIST_ITEMS: usize = 100;
 
-/// Checks a required free text: not empty once trimmed, at most `max_chars` characters.
+/// Checks a required free text: not empty once trimmed, at most `max_chars` characters, and
+/// no control character but tab and line breaks ([`no_control_characters`]).
 pub fn required_text(value: &str, max_chars: usize) -> Result<(), ValueError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
@@ -149,7 +162,8 @@ pub fn required_text(value: &str, max_chars: usize) -> Result<(), ValueError> {
     bounded_text(trimmed, max_chars)
 }
 
-/// Checks an optional free text: when present, at most `max_chars` characters once trimmed.
+/// Checks an optional free text: when present, at most `max_chars` characters once trimmed,
+/// and no control character but tab and line breaks ([`no_control_characters`]).
 pub fn optional_text(value: Option<&str>, max_chars: usize) -> Result<(), ValueError> {
     value.map_or(Ok(()), |v| bounded_text(v.trim(), max_chars))
 }
@@ -166,7 +180,25 @@ pub fn text_list(values: &[String], max_items: usize, max_chars: usize) -> Resul
     values.iter().try_for_each(|v| required_text(v, max_chars))
 }
 
+/// Checks that a free text holds no control character but tab, line feed and carriage
+/// return: no NUL (which PostgreSQL refuses in text and JSON, so that a text holding one
+/// could never be stored), no escape sequence, no other C0 or C1 control.
+pub fn no_control_characters(value: &str) -> Result<(), ValueError> {
+    match value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some((index, c)) => Err(ValueError::ControlCharacter {
+            code_point: u32::from(c),
+            position: index + 1,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn bounded_text(value: &str, max_chars: usize) -> Result<(), ValueError> {
+    no_control_characters(value)?;
     let length = value.chars().count();
     if length > max_chars {
         return Err(ValueError::TooLong {
@@ -891,5 +923,38 @@ mod tests {
         assert!(Role::Partner.may_write());
         assert!(!Role::Auditor.may_write());
         assert!(!Role::Dashboard.may_write());
+    }
+
+    #[test]
+    fn texts_hold_no_control_character_but_tabs_and_line_breaks() {
+        let nul = ValueError::ControlCharacter {
+            code_point: 0,
+            position: 2,
+        };
+        assert_eq!(required_text("a\u{0}b", 10), Err(nul.clone()));
+        assert_eq!(required_text("  a\u{0}b", 10), Err(nul.clone()));
+        assert_eq!(optional_text(Some("a\u{0}"), 10), Err(nul.clone()));
+        assert_eq!(text_list(&["ok".into(), "a\u{0}".into()], 5, 10), Err(nul));
+        for control in ['\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}', '\u{b}'] {
+            assert_eq!(
+                required_text(&format!("a{control}b"), 10),
+                Err(ValueError::ControlCharacter {
+                    code_point: u32::from(control),
+                    position: 2,
+                }),
+                "{control:?}"
+            );
+        }
+        assert_eq!(required_text("ligne 1\r\nligne\t2", 20), Ok(()));
+        assert_eq!(no_control_characters("a\tb"), Ok(()));
+        assert!(no_control_characters("a\u{0}b").is_err());
+        assert_eq!(
+            ValueError::ControlCharacter {
+                code_point: 0,
+                position: 3
+            }
+            .to_string(),
+            "must not contain control characters: U+0000 at character 3"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use masar::privacy::{MasterKey, PersonalData, PersonalDataVault};
 use masar::record::record_journey_event;
 use masar::write::WriteSide;
-use masar_domain::beneficiary::BeneficiaryCommand;
+use masar_domain::beneficiary::{BeneficiaryCommand, JourneyFact};
 use masar_domain::ids::BeneficiaryId;
 use masar_domain::values::ConsentScope;
 use masar_projections::testing::fresh_database;
@@ -123,4 +123,58 @@ async fn erase_and_rotate_from_the_command_line() {
     .await
     .unwrap();
     assert_eq!(erased, 1);
+}
+
+#[tokio::test]
+async fn erase_finds_the_owner_of_a_beneficiary_whose_identification_was_retracted() {
+    let db = fresh_database().await;
+    let write = WriteSide::new(db.pool.clone()).await.unwrap();
+    set_up(&write).await;
+    let key = MasterKey::generate();
+    let vault = PersonalDataVault::new(db.pool.clone(), key.clone());
+    let id = BeneficiaryId::new(Uuid::new_v4());
+    let data = PersonalData::new(Some("Mariam Zqxv".into()), None, None).unwrap();
+    let sealed = vault.seal(id, &data).await.unwrap();
+    let fact = identified_with(BTreeSet::from([ConsentScope::DataProcessing]), Some(sealed));
+    let (identified, BeneficiaryCommand::Record(submission)) = command(id, 0, fact) else {
+        unreachable!()
+    };
+    record_journey_event(&write, submission, None).await;
+    // REMESS retracts its identification: the personal data it sealed stays in the log.
+    let retraction = JourneyFact::Retracted {
+        retracted_event_id: identified.event_id,
+        reason: "wrong programme".into(),
+    };
+    let BeneficiaryCommand::Record(submission) = command(id, 1, retraction).1 else {
+        unreachable!()
+    };
+    record_journey_event(&write, submission, None).await;
+
+    // Without --organisation, the erasure is recorded for the record's owner, REMESS.
+    let output = masar(
+        &["erase", &id.to_string(), "--reason", "asked by the person"],
+        &db.url,
+        &key,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recorded_by: Vec<String> = sqlx::query_scalar(
+        "SELECT metadata ->> 'organisation' FROM events \
+         WHERE aggregate_id = $1 AND event_type = 'PersonalDataErased'",
+    )
+    .bind(id.to_string())
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded_by, ["REMESS"]);
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM personal_data_keys WHERE beneficiary_id = $1")
+            .bind(id.as_uuid())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, 0);
 }

@@ -21,6 +21,7 @@ mod privacy_api;
 mod roles;
 mod startup;
 mod subscription;
+mod text_input;
 mod token_cli;
 mod upgrade;
 mod verify_cli;

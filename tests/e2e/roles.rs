@@ -662,13 +662,59 @@ async fn refusals_say_who_was_refused_and_what_to_do() {
     let error = &payload["results"][0]["error"];
     assert_eq!(error["code"], "FORBIDDEN", "{payload:#}");
     assert_eq!(error["field"], Value::Null);
+    // It says who was refused and what may record, but names neither the organisation that
+    // identified x nor x's programme: B may not even know x exists.
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("ANAPEC") && message.contains("REMESS") && message.contains("referral"),
+        message.contains("ANAPEC") && message.contains("referred"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("REMESS") && !message.contains(P1),
         "{message}"
     );
 
-    // C, not a partner of P1.
+    // C, a partner of another programme only, learns nothing of x either.
+    for event in [
+        json!({ "sensitised": { "topic": "t" } }),
+        json!({ "retracted": { "retractedEventId": world.x_identified, "reason": "r" } }),
+        identified_in(P2, &[], None),
+    ] {
+        let payload = record(
+            &world.app,
+            &world.c,
+            vec![submission(
+                Uuid::new_v4(),
+                x,
+                "2024-04-01T09:00:00Z",
+                event.clone(),
+            )],
+        )
+        .await;
+        let error = &payload["results"][0]["error"];
+        assert_eq!(error["code"], "FORBIDDEN", "{event}: {payload:#}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            !message.contains("REMESS") && !message.contains(P1),
+            "{event}: {message}"
+        );
+    }
+    let response = world
+        .app
+        .graphql(
+            "mutation($id: UUID!) { erasePersonalData(beneficiaryId: $id, reason: \"asked\") { id } }",
+            json!({ "id": x }),
+            Some(&world.c),
+        )
+        .await;
+    let (code, message, _) = response.single_error();
+    assert_eq!(code, "FORBIDDEN");
+    assert!(
+        !message.contains("REMESS") && !message.contains(P1),
+        "{message}"
+    );
+
+    // C, not a partner of P1, identifying someone new in P1: the programme it named.
     let payload = record(
         &world.app,
         &world.c,
@@ -1167,4 +1213,198 @@ async fn resubmitting_a_programme_activity_one_may_not_write_is_refused_not_a_du
         &[Caller::Auditor, Caller::Dashboard, Caller::C],
     )
     .await;
+}
+
+/// The payload's single result, checking it was REJECTED with FORBIDDEN.
+#[track_caller]
+fn assert_item_forbidden(payload: &Value) -> String {
+    assert_eq!(payload["rejected"], 1, "{payload:#}");
+    let result = &payload["results"][0];
+    assert_eq!(result["status"], "REJECTED", "{payload:#}");
+    assert_eq!(result["error"]["code"], "FORBIDDEN", "{payload:#}");
+    result["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_referred_partner_may_not_take_a_beneficiary_over() {
+    let world = roles().await;
+    let app = &world.app;
+    let x = world.x;
+
+    // A (REMESS) identified x with personal data and refers x to B (ANAPEC).
+    let payload = record(
+        app,
+        &world.a,
+        vec![submission(
+            Uuid::new_v4(),
+            x,
+            "2024-03-05T09:00:00Z",
+            json!({ "referred": { "service": "PUBLIC_EMPLOYMENT_AGENCY", "organisationCode": "ANAPEC" } }),
+        )],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 1, "{payload:#}");
+    let before = world.fingerprint().await;
+
+    // B may not retract A's identification, ...
+    let payload = record(
+        app,
+        &world.b,
+        vec![submission(
+            Uuid::new_v4(),
+            x,
+            "2024-03-06T09:00:00Z",
+            json!({ "retracted": { "retractedEventId": world.x_identified, "reason": "wrong person" } }),
+        )],
+    )
+    .await;
+    let message = assert_item_forbidden(&payload);
+    assert!(message.contains("recorded itself"), "{message}");
+    // ... nor identify x itself, ...
+    let payload = record(
+        app,
+        &world.b,
+        vec![submission(
+            Uuid::new_v4(),
+            x,
+            "2024-03-06T09:00:00Z",
+            identified_in(
+                P1,
+                &["DATA_PROCESSING"],
+                Some(json!({ "fullName": "Someone Else" })),
+            ),
+        )],
+    )
+    .await;
+    assert_item_forbidden(&payload);
+    // ... nor erase x's personal data.
+    let response = app
+        .graphql(
+            "mutation($id: UUID!) { erasePersonalData(beneficiaryId: $id, reason: \"asked\") { id } }",
+            json!({ "id": x }),
+            Some(&world.b),
+        )
+        .await;
+    let (code, _, _) = response.single_error();
+    assert_eq!(code, "FORBIDDEN", "{:#}", response.body);
+    assert_eq!(world.fingerprint().await, before);
+
+    // x is still A's, with the personal data A recorded, and B still reads it without them.
+    let read = read_beneficiary(app, &world.a, x).await;
+    assert_eq!(read["partnerCode"], "REMESS");
+    assert_eq!(read["personalData"]["fullName"], NAME_X, "{read:#}");
+    let read = read_beneficiary(app, &world.b, x).await;
+    assert_eq!(read["partnerCode"], "REMESS");
+    assert_eq!(read["personalData"], Value::Null);
+
+    // What B records itself, B may retract.
+    let sensitised = Uuid::new_v4();
+    let retraction = Uuid::new_v4();
+    let payload = record(
+        app,
+        &world.b,
+        vec![
+            submission(
+                sensitised,
+                x,
+                "2024-03-06T09:00:00Z",
+                json!({ "sensitised": { "topic": "Droits du travail" } }),
+            ),
+            submission(
+                retraction,
+                x,
+                "2024-03-06T10:00:00Z",
+                json!({ "retracted": { "retractedEventId": sensitised, "reason": "wrong person" } }),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 2, "{payload:#}");
+}
+
+#[tokio::test]
+async fn a_retracted_identification_does_not_open_the_stream_to_anyone() {
+    let world = roles().await;
+    let app = &world.app;
+
+    // C (CEFA, a partner of P2 only) identifies z, records a sensitisation with a private
+    // note, then retracts its identification as a correction.
+    let z = Uuid::new_v4();
+    let identification = Uuid::new_v4();
+    let payload = record(
+        app,
+        &world.c,
+        vec![
+            submission(
+                identification,
+                z,
+                "2024-03-02T09:00:00Z",
+                identified_in(P2, &[], None),
+            ),
+            submission(
+                Uuid::new_v4(),
+                z,
+                "2024-03-03T09:00:00Z",
+                json!({ "sensitised": { "topic": "Santé", "location": "chez une amie, Takaddoum" } }),
+            ),
+            submission(
+                Uuid::new_v4(),
+                z,
+                "2024-03-04T09:00:00Z",
+                json!({ "retracted": { "retractedEventId": identification, "reason": "wrong programme" } }),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 3, "{payload:#}");
+    let before = world.fingerprint().await;
+
+    // A (REMESS, a partner of P1 only) may not identify z in P1, and learns nothing of C.
+    let payload = record(
+        app,
+        &world.a,
+        vec![submission(
+            Uuid::new_v4(),
+            z,
+            "2024-03-05T09:00:00Z",
+            identified_in(P1, &[], None),
+        )],
+    )
+    .await;
+    let message = assert_item_forbidden(&payload);
+    assert!(
+        !message.contains("CEFA") && !message.contains(P2),
+        "{message}"
+    );
+    assert_eq!(world.fingerprint().await, before);
+    assert_eq!(read_beneficiary(app, &world.a, z).await, Value::Null);
+    let list = app
+        .graphql(
+            "{ beneficiaries { totalCount edges { node { id } } } }",
+            json!({}),
+            Some(&world.a),
+        )
+        .await;
+    assert_eq!(
+        list.data()["beneficiaries"],
+        json!({ "totalCount": 1, "edges": [{ "node": { "id": world.x } }] })
+    );
+
+    // C, which owns the record still, identifies z again; A still reads nothing.
+    let payload = record(
+        app,
+        &world.c,
+        vec![submission(
+            Uuid::new_v4(),
+            z,
+            "2024-03-05T09:00:00Z",
+            identified_in(P2, &[], None),
+        )],
+    )
+    .await;
+    assert_eq!(payload["accepted"], 1, "{payload:#}");
+    let read = read_beneficiary(app, &world.c, z).await;
+    assert_eq!(read["partnerCode"], "CEFA");
+    assert_eq!(read["journey"].as_array().unwrap().len(), 4, "{read:#}");
+    assert_eq!(read_beneficiary(app, &world.a, z).await, Value::Null);
 }

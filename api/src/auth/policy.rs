@@ -20,6 +20,10 @@
 //! | indicator figures with small counts (1–4) | exact | suppressed | exact | suppressed |
 //! | indicator figures of any period, and `asOf` | yes | published periods only, no `asOf` | yes | published periods only, no `asOf` |
 //!
+//! "Identified" means owns the record: the organisation whose `Identified` event opened the
+//! beneficiary's stream owns it for ever, even once that event is retracted
+//! (`Beneficiary::owner`). A partner the beneficiary was referred to never becomes the owner.
+//!
 //! A partner's being a partner of the beneficiary's programme is also a journey rule
 //! (`NotProgrammePartner`), checked by the beneficiary aggregate against the programme's own
 //! stream; [`Access::can_record_in_programme`] states the same rule for callers that hold the
@@ -77,12 +81,14 @@ impl BeneficiaryScope {
         }
     }
 
-    /// Whether `beneficiary` is in scope (one not identified yet is in no partner's scope).
+    /// Whether `beneficiary` is in scope: a partner's own are those whose record it owns
+    /// (`Beneficiary::owner`: a retracted identification does not change it) or that it was
+    /// referred; a stream never identified is in no partner's scope.
     pub fn allows_beneficiary(&self, beneficiary: &Beneficiary) -> bool {
         match self {
             BeneficiaryScope::Every => true,
             BeneficiaryScope::ResponsibleFor(organisation) => {
-                beneficiary.partner().is_some() && beneficiary.is_responsible(organisation)
+                beneficiary.owner().is_some() && beneficiary.is_responsible(organisation)
             }
         }
     }
@@ -106,31 +112,32 @@ impl Access {
         }
     }
 
-    /// Recording a journey event for `beneficiary` (`None`, or a stream without
-    /// identification, for a beneficiary being identified): ADMIN, or a PARTNER that identified
-    /// the beneficiary or was referred them. Whether a partner is a partner of the programme is
-    /// [`Access::can_record_in_programme`], also enforced by the journey rules.
+    /// Recording a journey event for `beneficiary` (`None`, or a stream never identified, for
+    /// a beneficiary being identified): ADMIN, or a PARTNER that owns the record (it
+    /// identified the beneficiary first, even if that identification was retracted since) or
+    /// was referred them. Whether a partner is a partner of the programme is
+    /// [`Access::can_record_in_programme`], also enforced by the journey rules, as are the
+    /// finer rules of what a referred partner may record.
     pub fn can_record_journey(
         principal: &Principal,
         beneficiary: Option<&Beneficiary>,
     ) -> Result<(), Denied> {
         match principal.role {
             Role::Admin => Ok(()),
-            Role::Partner => match beneficiary.and_then(Beneficiary::partner) {
-                None => Ok(()),
-                Some(partner) => {
-                    if beneficiary.is_some_and(|b| b.is_responsible(&principal.organisation)) {
-                        Ok(())
-                    } else {
-                        Err(Denied::forbidden(format!(
-                            "{} may not record for this beneficiary: it was identified by {} and \
-                             not referred to {}",
-                            token_of(principal),
-                            partner,
-                            principal.organisation
-                        )))
-                    }
+            Role::Partner => match beneficiary {
+                Some(beneficiary)
+                    if beneficiary.owner().is_some()
+                        && !beneficiary.is_responsible(&principal.organisation) =>
+                {
+                    // Naming the organisations responsible for the beneficiary would tell a
+                    // caller who may not even know they exist who looks after them.
+                    Err(Denied::forbidden(format!(
+                        "{} may not record for this beneficiary: only the organisation that \
+                         identified them, or an organisation it referred them to, may",
+                        token_of(principal)
+                    )))
                 }
+                _ => Ok(()),
             },
             Role::Auditor | Role::Dashboard => Err(read_only(principal)),
         }
@@ -188,7 +195,7 @@ impl Access {
     }
 
     /// Reading a beneficiary's personal data (name, phone, document number): ADMIN, or the
-    /// PARTNER that identified the beneficiary. Never an AUDITOR or a DASHBOARD, and not a
+    /// PARTNER that owns the record (it identified the beneficiary first). Never an AUDITOR or a DASHBOARD, and not a
     /// partner the beneficiary was only referred to.
     pub fn can_read_personal_data(
         principal: &Principal,
@@ -196,7 +203,7 @@ impl Access {
     ) -> Result<(), Denied> {
         match principal.role {
             Role::Admin => Ok(()),
-            Role::Partner if beneficiary.partner() == Some(&principal.organisation) => Ok(()),
+            Role::Partner if beneficiary.owner() == Some(&principal.organisation) => Ok(()),
             Role::Partner => Err(Denied::forbidden(format!(
                 "{} may not read this beneficiary's personal data: only the organisation that \
                  identified them may",
@@ -210,11 +217,12 @@ impl Access {
     }
 
     /// Erasing a beneficiary's personal data (crypto-shredding): ADMIN, or the PARTNER that
-    /// identified the beneficiary.
+    /// owns the record (it identified the beneficiary first, even if that identification was
+    /// retracted since).
     pub fn can_erase(principal: &Principal, beneficiary: &Beneficiary) -> Result<(), Denied> {
         match principal.role {
             Role::Admin => Ok(()),
-            Role::Partner if beneficiary.partner() == Some(&principal.organisation) => Ok(()),
+            Role::Partner if beneficiary.owner() == Some(&principal.organisation) => Ok(()),
             Role::Partner => Err(Denied::forbidden(format!(
                 "{} may not erase this beneficiary's personal data: only the organisation that \
                  identified them, or an administrator, may",
@@ -381,6 +389,28 @@ mod tests {
         ])
     }
 
+    /// [`beneficiary`], whose identification REMESS then retracted as a correction: still
+    /// REMESS's record, still referred to ANAPEC.
+    fn retracted() -> Beneficiary {
+        let mut events: Vec<BeneficiaryEvent> = Vec::new();
+        for record in beneficiary().journey() {
+            events.push(event(
+                record.sequence.into(),
+                record.recorded_by.as_str(),
+                record.fact.clone(),
+            ));
+        }
+        events.push(event(
+            3,
+            "REMESS",
+            JourneyFact::Retracted {
+                retracted_event_id: EventId::new(Uuid::from_u128(1)),
+                reason: "wrong person".into(),
+            },
+        ));
+        Beneficiary::from_events(events)
+    }
+
     fn programme() -> ProgrammeFacts {
         ProgrammeFacts {
             code: ProgrammeCode::parse("AMUDDU-RSK").unwrap(),
@@ -449,6 +479,11 @@ mod tests {
                 [true, true, true, false, false, false],
             ),
             (
+                "record for a beneficiary whose identification was retracted",
+                |p| Access::can_record_journey(p, Some(&retracted())),
+                [true, true, true, false, false, false],
+            ),
+            (
                 "record in the programme",
                 |p| Access::can_record_in_programme(p, &programme()),
                 [true, true, true, false, false, false],
@@ -456,6 +491,11 @@ mod tests {
             (
                 "read the beneficiary",
                 |p| Access::can_read_beneficiary(p, &beneficiary()),
+                [true, true, true, false, true, false],
+            ),
+            (
+                "read a beneficiary whose identification was retracted",
+                |p| Access::can_read_beneficiary(p, &retracted()),
                 [true, true, true, false, true, false],
             ),
             (
@@ -476,6 +516,11 @@ mod tests {
             (
                 "erase personal data",
                 |p| Access::can_erase(p, &beneficiary()),
+                [true, true, false, false, false, false],
+            ),
+            (
+                "erase the personal data of a retracted identification",
+                |p| Access::can_erase(p, &retracted()),
                 [true, true, false, false, false, false],
             ),
             (
@@ -538,6 +583,15 @@ mod tests {
                 if let Err(denied) = result {
                     assert_eq!(denied.code, ErrorCode::Forbidden);
                     assert!(!denied.message.is_empty());
+                    // A refusal never names the organisations responsible for the
+                    // beneficiary to a caller who is not one of them.
+                    if matches!(caller, Who::Stranger) {
+                        assert!(
+                            !denied.message.contains("REMESS")
+                                && !denied.message.contains("ANAPEC"),
+                            "{caller:?} / {operation}: {denied}"
+                        );
+                    }
                 }
             }
         }
@@ -557,8 +611,11 @@ mod tests {
     fn refusals_say_who_was_refused_and_why() {
         let denied =
             Access::can_record_journey(&who(Who::Stranger), Some(&beneficiary())).unwrap_err();
-        assert!(denied.message.contains("CEFA"), "{denied}");
-        assert!(denied.message.contains("REMESS"), "{denied}");
+        assert!(
+            denied.message.starts_with("a PARTNER token of CEFA"),
+            "{denied}"
+        );
+        assert!(denied.message.contains("referred"), "{denied}");
         let denied = Access::can_read_log(&who(Who::Owner)).unwrap_err();
         assert!(
             denied.message.starts_with("a PARTNER token of REMESS"),

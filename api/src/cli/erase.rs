@@ -66,7 +66,8 @@ async fn erase(
     Ok((erasure, organisation))
 }
 
-/// The organisation that identified the beneficiary.
+/// The organisation that owns the beneficiary's record: the one that identified them first,
+/// even if that identification was retracted since.
 async fn owner(pool: &sqlx::PgPool, id: BeneficiaryId) -> anyhow::Result<OrganisationCode> {
     let store = PersistedEventStore::<PostgresEventRepository, Beneficiary>::new_event_store(
         PostgresEventRepository::new(pool.clone()),
@@ -79,10 +80,10 @@ async fn owner(pool: &sqlx::PgPool, id: BeneficiaryId) -> anyhow::Result<Organis
     if beneficiary.version() == 0 {
         return Err(EraseError::NotFound(id).into());
     }
-    match beneficiary.partner() {
-        Some(partner) => Ok(partner.clone()),
+    match beneficiary.owner() {
+        Some(owner) => Ok(owner.clone()),
         None => anyhow::bail!(
-            "beneficiary {id} has no identification to tell who owns the record: pass \
+            "beneficiary {id} was never identified, so no organisation owns the record: pass \
              --organisation CODE"
         ),
     }

@@ -33,6 +33,23 @@ where
         .map_err(|problem| ApiError::invalid(field, &problem))
 }
 
+/// Checks a `String` argument that a read passes to PostgreSQL as text (a programme code, a
+/// region, a stream id): PostgreSQL refuses NUL in text, and no code or id holds a control
+/// character, so one that does is VALIDATION naming `field` — never a database error answered
+/// INTERNAL. The one check for every such argument.
+pub fn sql_argument<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    match value.chars().enumerate().find(|(_, c)| c.is_control()) {
+        Some((index, c)) => Err(ApiError::invalid(
+            field,
+            &ValueError::ControlCharacter {
+                code_point: u32::from(c),
+                position: index + 1,
+            },
+        )),
+        None => Ok(value),
+    }
+}
+
 /// Parses a list of validated codes, blaming `field`.
 pub fn parse_codes<T>(field: &str, values: &[String]) -> Result<Vec<T>, ApiError>
 where

@@ -17,7 +17,7 @@ use masar_projections::{activities, beneficiaries, feed, rebuild};
 use super::enums::{Dimension, Stage};
 use super::error::ApiError;
 use super::indicators::{self, IndicatorRequest};
-use super::inputs::PeriodInput;
+use super::inputs::{sql_argument, PeriodInput};
 use super::reads;
 use super::scalars::{DateTime, Position, Uuid};
 use super::schema::SchemaOptions;
@@ -88,7 +88,8 @@ impl Query {
     ) -> Result<Option<ProgrammeObject>, ApiError> {
         Access::can_read_programmes(principal(ctx)?)?;
         let pool = &api(ctx)?.write.pool;
-        let Some(programme) = reads::programme(pool, code.trim()).await? else {
+        let code = sql_argument("code", code.trim())?;
+        let Some(programme) = reads::programme(pool, code).await? else {
             return Ok(None);
         };
         let organisations = reads::organisations(pool).await?;
@@ -135,14 +136,22 @@ impl Query {
             .with_field("first"));
         }
         let after = after.as_deref().map(Cursor::decode).transpose()?;
+        let programme_code = programme_code
+            .as_deref()
+            .map(|code| sql_argument("programmeCode", code.trim()))
+            .transpose()?;
+        let region = region
+            .as_deref()
+            .map(|region| sql_argument("region", region.trim()))
+            .transpose()?;
         let pool = &api(ctx)?.write.pool;
         // Read what was written before this request (the runner is usually milliseconds
         // behind); past the wait, answer with what the projection holds, marked stale.
         wait_for_projection(ctx, pool, beneficiaries::NAME).await?;
         let filter = reads::BeneficiaryFilter {
-            programme_code: programme_code.map(|code| code.trim().to_owned()),
+            programme_code: programme_code.map(str::to_owned),
             stage: stage.map(|stage| values::Stage::from(stage).as_str()),
-            region: region.map(|region| region.trim().to_owned()),
+            region: region.map(str::to_owned),
             responsible: match scope {
                 BeneficiaryScope::Every => None,
                 BeneficiaryScope::ResponsibleFor(organisation) => {
@@ -202,6 +211,7 @@ impl Query {
             Access::can_read_indicators_as_of(principal)
                 .map_err(|denied| ApiError::from(denied).with_field("asOf"))?;
         }
+        sql_argument("programmeCode", &programme_code)?;
         let options = ctx.data::<SchemaOptions>().copied().unwrap_or_default();
         let pool = &api(ctx)?.write.pool;
         for name in [beneficiaries::NAME, activities::NAME] {
@@ -259,10 +269,11 @@ impl Query {
         aggregate_id: String,
     ) -> Result<Vec<RecordedEvent>, ApiError> {
         Access::can_read_log(principal(ctx)?)?;
+        let aggregate_id = sql_argument("aggregateId", &aggregate_id)?;
         let pool = &api(ctx)?.write.pool;
         let mut events = Vec::new();
         for aggregate_type in [Beneficiary::TYPE, Programme::TYPE, Organisation::TYPE] {
-            events.extend(read_stream(pool, aggregate_type, &aggregate_id).await?);
+            events.extend(read_stream(pool, aggregate_type, aggregate_id).await?);
         }
         Ok(events.into_iter().map(RecordedEvent::from).collect())
     }

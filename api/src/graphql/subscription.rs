@@ -8,6 +8,7 @@ use masar_domain::ErrorCode;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
+use super::inputs::sql_argument;
 use super::scalars::{DateTime, Position, Uuid};
 use super::types::{IndicatorsUpdate, JourneyEventNotice};
 use super::{api, principal};
@@ -67,7 +68,7 @@ impl Subscription {
     ) -> Result<BoxStream<'static, IndicatorsUpdate>, ApiError> {
         Access::can_read_indicators(principal(ctx)?)?;
         let api = api(ctx)?;
-        let code = programme_code.trim().to_owned();
+        let code = sql_argument("programmeCode", programme_code.trim())?.to_owned();
         if super::reads::programme(&api.write.pool, &code)
             .await?
             .is_none()

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use masar_domain::values::{ValueError, MAX_NAME_CHARS};
+use masar_domain::values::{no_control_characters, ValueError, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -21,8 +21,9 @@ pub const MAX_DOCUMENT_NUMBER_CHARS: usize = 64;
 /// length says little about the length of a name.
 const PADDING_BLOCK: usize = 64;
 
-/// Room for the largest plaintext (every character escaped as `\u00XX`), so that building it
-/// never reallocates and leaves an unzeroized copy behind.
+/// Room for the largest plaintext (6 bytes a character, as a control character sealed before
+/// they were refused takes escaped as `\u00XX`), so that building it never reallocates and
+/// leaves an unzeroized copy behind.
 const PLAINTEXT_CAPACITY: usize =
     6 * (MAX_FULL_NAME_CHARS + MAX_PHONE_CHARS + MAX_DOCUMENT_NUMBER_CHARS) + 2 * PADDING_BLOCK;
 
@@ -38,17 +39,32 @@ pub struct PersonalData {
 impl PersonalData {
     /// Validates and trims the fields: a full name of at most [`MAX_FULL_NAME_CHARS`], a phone
     /// of at most [`MAX_PHONE_CHARS`], a document number of at most
-    /// [`MAX_DOCUMENT_NUMBER_CHARS`] characters; empty or blank becomes `None`. Error messages
-    /// name the field and the limit, never the value.
+    /// [`MAX_DOCUMENT_NUMBER_CHARS`] characters, none with a control character but tab and
+    /// line breaks; empty or blank becomes `None`. Error messages name the field and the
+    /// problem, never the value.
     pub fn new(
         full_name: Option<String>,
         phone: Option<String>,
         document_number: Option<String>,
     ) -> Result<PersonalData, PrivacyError> {
+        PersonalData::checked(full_name, phone, document_number, Controls::Refused)
+    }
+
+    fn checked(
+        full_name: Option<String>,
+        phone: Option<String>,
+        document_number: Option<String>,
+        controls: Controls,
+    ) -> Result<PersonalData, PrivacyError> {
         Ok(PersonalData {
-            full_name: field("fullName", full_name, MAX_FULL_NAME_CHARS)?,
-            phone: field("phone", phone, MAX_PHONE_CHARS)?,
-            document_number: field("documentNumber", document_number, MAX_DOCUMENT_NUMBER_CHARS)?,
+            full_name: field("fullName", full_name, MAX_FULL_NAME_CHARS, controls)?,
+            phone: field("phone", phone, MAX_PHONE_CHARS, controls)?,
+            document_number: field(
+                "documentNumber",
+                document_number,
+                MAX_DOCUMENT_NUMBER_CHARS,
+                controls,
+            )?,
         })
     }
 
@@ -94,18 +110,31 @@ impl PersonalData {
     pub(crate) fn from_plaintext(bytes: &[u8]) -> Result<PersonalData, PrivacyError> {
         let plaintext: OwnedPlaintext =
             serde_json::from_slice(bytes).map_err(|_| PrivacyError::Undecryptable)?;
-        PersonalData::new(
+        // Sealed before control characters were refused, a name may hold one: it stays
+        // readable.
+        PersonalData::checked(
             plaintext.full_name,
             plaintext.phone,
             plaintext.document_number,
+            Controls::Tolerated,
         )
     }
+}
+
+/// Whether a field may hold control characters (other than tab and line breaks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// Refused: what a client submits.
+    Refused,
+    /// Tolerated: what was sealed before they were refused.
+    Tolerated,
 }
 
 fn field(
     name: &'static str,
     value: Option<String>,
     max_chars: usize,
+    controls: Controls,
 ) -> Result<Option<String>, PrivacyError> {
     let Some(mut value) = value else {
         return Ok(None);
@@ -124,6 +153,17 @@ fn field(
                 max: max_chars,
                 length,
             },
+        });
+    }
+    let refused = match controls {
+        Controls::Refused => no_control_characters(trimmed).err(),
+        Controls::Tolerated => None,
+    };
+    if let Some(problem) = refused {
+        value.zeroize();
+        return Err(PrivacyError::Invalid {
+            field: name,
+            problem,
         });
     }
     if trimmed.len() == value.len() {
@@ -227,6 +267,32 @@ mod tests {
     }
 
     #[test]
+    fn fields_hold_no_control_character_and_the_error_names_no_value() {
+        let error = PersonalData::new(Some("Ami\u{0}nata".into()), None, None)
+            .expect_err("a NUL in a name");
+        assert!(matches!(
+            error,
+            PrivacyError::Invalid {
+                field: "fullName",
+                problem: ValueError::ControlCharacter {
+                    code_point: 0,
+                    position: 4
+                }
+            }
+        ));
+        assert!(!error.to_string().contains("Ami"), "{error}");
+        let error = PersonalData::new(None, None, Some("AB\u{1b}12".into()))
+            .expect_err("an escape in a document number");
+        assert!(matches!(
+            error,
+            PrivacyError::Invalid {
+                field: "documentNumber",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn the_plaintext_is_padded_and_reads_back() {
         let data = aminata();
         let bytes = data.to_plaintext().unwrap();
@@ -234,12 +300,17 @@ mod tests {
         assert_eq!(PersonalData::from_plaintext(&bytes).unwrap(), data);
         let short = PersonalData::new(None, Some("1".into()), None).unwrap();
         assert_eq!(short.to_plaintext().unwrap().len(), PADDING_BLOCK);
-        let longest = PersonalData::new(
+        // The longest in JSON: 6 bytes a character.
+        let longest = PersonalData::checked(
             Some("\u{1}".repeat(MAX_FULL_NAME_CHARS)),
             Some("\u{1}".repeat(MAX_PHONE_CHARS)),
             Some("\u{1}".repeat(MAX_DOCUMENT_NUMBER_CHARS)),
+            Controls::Tolerated,
         )
         .unwrap();
-        assert!(longest.to_plaintext().unwrap().len() <= PLAINTEXT_CAPACITY);
+        let bytes = longest.to_plaintext().unwrap();
+        assert!(bytes.len() <= PLAINTEXT_CAPACITY);
+        // Sealed before control characters were refused, it still reads back.
+        assert_eq!(PersonalData::from_plaintext(&bytes).unwrap(), longest);
     }
 }

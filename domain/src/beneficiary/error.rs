@@ -27,16 +27,47 @@ pub enum BeneficiaryError {
         /// The beneficiary's programme.
         programme: ProgrammeCode,
     },
-    /// The partner neither identified the beneficiary nor was referred them.
+    /// The partner neither identified the beneficiary nor was referred them. The message
+    /// names no other organisation and no programme: the caller may not even know that the
+    /// beneficiary exists.
     #[error(
-        "organisation {organisation} did not identify this beneficiary and was not referred \
-         them: ask {identified_by} to record a referral to {organisation}"
+        "organisation {organisation} may not record events for this beneficiary: only the \
+         organisation that identified them, or an organisation it referred them to, may"
     )]
     NotResponsible {
         /// The actor's organisation.
         organisation: OrganisationCode,
-        /// The organisation that identified the beneficiary.
-        identified_by: OrganisationCode,
+    },
+    /// A partner other than the one that identified the beneficiary records an
+    /// identification for them: the stream belongs for ever to the organisation whose
+    /// `Identified` event opened it, even once that event is retracted.
+    #[error(
+        "organisation {organisation} may not identify this beneficiary: only the organisation \
+         that identified them first, or an administrator, may record their identification"
+    )]
+    NotOwner {
+        /// The actor's organisation.
+        organisation: OrganisationCode,
+    },
+    /// An organisation the beneficiary was referred to retracts an event another
+    /// organisation recorded.
+    #[error(
+        "event {event_id} was recorded by another organisation: an organisation the \
+         beneficiary was referred to may retract only the events it recorded itself"
+    )]
+    NotRecorder {
+        /// The event named.
+        event_id: EventId,
+    },
+    /// A partner that did not identify the beneficiary asks to erase their personal data
+    /// (and the beneficiary did not withdraw consent to data processing through it).
+    #[error(
+        "organisation {organisation} may not erase this beneficiary's personal data: only the \
+         organisation that identified them, or an administrator, may"
+    )]
+    MayNotErase {
+        /// The actor's organisation.
+        organisation: OrganisationCode,
     },
     /// `PersonalDataErased` submitted as a journey event.
     #[error(
@@ -228,7 +259,10 @@ impl BeneficiaryError {
         match self {
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
-            | BeneficiaryError::NotResponsible { .. } => ErrorCode::Forbidden,
+            | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::NotOwner { .. }
+            | BeneficiaryError::NotRecorder { .. }
+            | BeneficiaryError::MayNotErase { .. } => ErrorCode::Forbidden,
             BeneficiaryError::ErasureNotAJourneyEvent
             | BeneficiaryError::RegionNotInProgramme { .. }
             | BeneficiaryError::BirthYearOutOfRange { .. }
@@ -274,12 +308,15 @@ impl BeneficiaryError {
             BeneficiaryError::SessionOutOfRange { .. } => Some("sessionNumber"),
             BeneficiaryError::UnknownOrganisation { .. } => Some("organisationCode"),
             BeneficiaryError::RetractedEventNotFound { .. }
+            | BeneficiaryError::NotRecorder { .. }
             | BeneficiaryError::AlreadyRetracted { .. }
             | BeneficiaryError::NotRetractable { .. } => Some("retractedEventId"),
             BeneficiaryError::Invalid { field, .. } => Some(field),
             BeneficiaryError::Forbidden { .. }
             | BeneficiaryError::NotProgrammePartner { .. }
             | BeneficiaryError::NotResponsible { .. }
+            | BeneficiaryError::NotOwner { .. }
+            | BeneficiaryError::MayNotErase { .. }
             | BeneficiaryError::NotIdentified
             | BeneficiaryError::AlreadyIdentified
             | BeneficiaryError::Exited { .. }

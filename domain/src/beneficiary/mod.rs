@@ -4,7 +4,11 @@
 //! [`Beneficiary::decide`] checks the journey rules of DESIGN.md, in this order, and returns
 //! the events to record:
 //! 1. idempotency: an event id already in the stream records nothing;
-//! 2. access: who may write for this beneficiary;
+//! 2. access: who may write for this beneficiary. The stream belongs for ever to the
+//!    organisation whose `Identified` event opened it (its owner), even once that event is
+//!    retracted: only the owner, or an organisation it referred the beneficiary to, writes for
+//!    them; only the owner (or an administrator) records a new identification; a referred
+//!    organisation retracts only the events it recorded itself;
 //! 3. identification: `Identified` first and once, with a registered programme, one of its
 //!    regions, a plausible birth year, and personal data only with consent;
 //! 4. dates: not in the future, not before the programme's start or the identification;
@@ -60,7 +64,9 @@ pub struct Identification {
     pub identified_at: DateTime<Utc>,
     /// The programme.
     pub programme_code: ProgrammeCode,
-    /// The organisation that identified the beneficiary (and owns the record).
+    /// The organisation that owns the record: the one whose `Identified` event opened the
+    /// stream (which may not be the one that recorded this identification, when an
+    /// administrator identified the beneficiary again).
     pub partner: OrganisationCode,
     /// Sex.
     pub sex: Sex,
@@ -100,11 +106,15 @@ pub struct Beneficiary {
 /// Everything recomputed by `apply` from the non-retracted records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Derived {
+    /// The organisation whose `Identified` event opened the stream, retracted or not.
+    owner: Option<OrganisationCode>,
     identification: Option<Identification>,
     milestones: Milestones,
     stage: Option<Stage>,
     exit_event: Option<EventId>,
     consent: BTreeSet<ConsentScope>,
+    /// Consent to data processing withdrawn since the identification, and not given again.
+    data_processing_withdrawn: bool,
     personal_data: Option<EncryptedPersonalData>,
     personal_data_erased: bool,
     referred_organisations: BTreeSet<OrganisationCode>,
@@ -119,7 +129,12 @@ struct Derived {
 
 impl Derived {
     fn from_journey(journey: &[JourneyRecord]) -> Derived {
+        let owner = journey
+            .iter()
+            .find(|record| matches!(record.fact, JourneyFact::Identified { .. }))
+            .map(|record| record.recorded_by.clone());
         let mut d = Derived {
+            owner,
             milestones: journey::milestones(journey),
             ..Derived::default()
         };
@@ -145,7 +160,10 @@ impl Derived {
                             event_id: record.event_id,
                             identified_at: record.occurred_at,
                             programme_code: programme_code.clone(),
-                            partner: record.recorded_by.clone(),
+                            partner: d
+                                .owner
+                                .clone()
+                                .unwrap_or_else(|| record.recorded_by.clone()),
                             sex: *sex,
                             birth_year: *birth_year,
                             nationality: nationality.clone(),
@@ -157,15 +175,22 @@ impl Derived {
                             education_level: education_level.clone(),
                         });
                         d.consent = consent.clone();
+                        d.data_processing_withdrawn = false;
                         d.personal_data = personal_data.clone();
                     }
                 }
-                JourneyFact::ConsentGiven { scopes } => d.consent.extend(scopes.iter().copied()),
+                JourneyFact::ConsentGiven { scopes } => {
+                    d.consent.extend(scopes.iter().copied());
+                    if scopes.contains(&ConsentScope::DataProcessing) {
+                        d.data_processing_withdrawn = false;
+                    }
+                }
                 JourneyFact::ConsentWithdrawn { scopes } => {
                     for scope in scopes {
                         d.consent.remove(scope);
                     }
                     if scopes.contains(&ConsentScope::DataProcessing) {
+                        d.data_processing_withdrawn = true;
                         d.personal_data = None;
                     }
                 }
@@ -277,7 +302,15 @@ impl Beneficiary {
         self.identified().map(|i| &i.programme_code)
     }
 
-    /// The organisation that identified the beneficiary.
+    /// The organisation whose `Identified` event opened the stream: it owns the record for
+    /// ever, even once that identification is retracted, and decides who else writes for the
+    /// beneficiary. `None` for a stream never identified.
+    pub fn owner(&self) -> Option<&OrganisationCode> {
+        self.derived.owner.as_ref()
+    }
+
+    /// The organisation that owns the record ([`Beneficiary::owner`]), while the beneficiary
+    /// is identified.
     pub fn partner(&self) -> Option<&OrganisationCode> {
         self.identified().map(|i| &i.partner)
     }
@@ -322,11 +355,18 @@ impl Beneficiary {
         &self.derived.referred_organisations
     }
 
-    /// Whether `organisation` may see and write this beneficiary as a partner: it identified
-    /// the beneficiary or was referred them.
+    /// Whether `organisation` may see and write this beneficiary as a partner: it owns the
+    /// record ([`Beneficiary::owner`]) or was referred the beneficiary.
     pub fn is_responsible(&self, organisation: &OrganisationCode) -> bool {
-        self.partner() == Some(organisation)
+        self.owner() == Some(organisation)
             || self.derived.referred_organisations.contains(organisation)
+    }
+
+    /// Whether the beneficiary, identified, withdrew consent to data processing since their
+    /// identification (and did not give it again): then any organisation responsible for
+    /// them may complete the erasure it calls for.
+    pub fn withdrew_data_processing(&self) -> bool {
+        self.is_identified() && self.derived.data_processing_withdrawn
     }
 
     /// Decides `command` against the journey rules: the events to record (none for a
@@ -377,7 +417,7 @@ impl Beneficiary {
             (None, _) => None,
         };
         let programme = programme_code.and_then(|code| directory.programme(code));
-        self.check_access(&actor, programme.as_ref())?;
+        self.check_access(&actor, programme.as_ref(), &fact)?;
 
         // 2. Idempotency.
         if self.sequence_of(event_id).is_some() {
@@ -442,6 +482,7 @@ impl Beneficiary {
         &self,
         actor: &Actor,
         programme: Option<&ProgrammeFacts>,
+        fact: &JourneyFact,
     ) -> Result<(), BeneficiaryError> {
         match actor.role {
             Role::Auditor | Role::Dashboard => {
@@ -449,6 +490,14 @@ impl Beneficiary {
             }
             Role::Admin => Ok(()),
             Role::Partner => {
+                // Responsibility first: a caller who may not write for this beneficiary must
+                // not learn the beneficiary's programme from a refusal.
+                let owner = self.owner();
+                if owner.is_some() && !self.is_responsible(&actor.organisation) {
+                    return Err(BeneficiaryError::NotResponsible {
+                        organisation: actor.organisation.clone(),
+                    });
+                }
                 if let Some(programme) = programme {
                     if !programme.has_partner(&actor.organisation) {
                         return Err(BeneficiaryError::NotProgrammePartner {
@@ -457,11 +506,22 @@ impl Beneficiary {
                         });
                     }
                 }
-                match self.partner() {
-                    Some(partner) if !self.is_responsible(&actor.organisation) => {
-                        Err(BeneficiaryError::NotResponsible {
-                            organisation: actor.organisation.clone(),
-                            identified_by: partner.clone(),
+                match (owner, fact) {
+                    (Some(owner), _) if *owner == actor.organisation => Ok(()),
+                    (Some(_), JourneyFact::Identified { .. }) => Err(BeneficiaryError::NotOwner {
+                        organisation: actor.organisation.clone(),
+                    }),
+                    (
+                        Some(_),
+                        JourneyFact::Retracted {
+                            retracted_event_id, ..
+                        },
+                    ) if self
+                        .record(*retracted_event_id)
+                        .is_some_and(|target| target.recorded_by != actor.organisation) =>
+                    {
+                        Err(BeneficiaryError::NotRecorder {
+                            event_id: *retracted_event_id,
                         })
                     }
                     _ => Ok(()),
@@ -619,27 +679,16 @@ impl Beneficiary {
             return Err(BeneficiaryError::Forbidden { role: actor.role });
         }
         // A retracted identification still holds its ciphertext in the log: it can be erased
-        // too, by whoever recorded the latest identification.
-        let owner = match self.identified() {
-            Some(identification) => identification.partner.clone(),
-            None => self
-                .journey()
-                .iter()
-                .rev()
-                .find(|record| matches!(record.fact, JourneyFact::Identified { .. }))
-                .map(|record| record.recorded_by.clone())
-                .ok_or(BeneficiaryError::NotIdentified)?,
-        };
+        // too, by the record's owner, which a retraction does not change.
+        let owner = self.owner().ok_or(BeneficiaryError::NotIdentified)?;
         // Once DATA_PROCESSING consent is withdrawn, any organisation responsible for the
         // beneficiary (identifying or referred) may complete the erasure it calls for.
-        let consent_withdrawn = !self.consent().contains(&ConsentScope::DataProcessing);
         if actor.role == Role::Partner
-            && actor.organisation != owner
-            && !(consent_withdrawn && self.is_responsible(&actor.organisation))
+            && actor.organisation != *owner
+            && !(self.withdrew_data_processing() && self.is_responsible(&actor.organisation))
         {
-            return Err(BeneficiaryError::NotResponsible {
+            return Err(BeneficiaryError::MayNotErase {
                 organisation: actor.organisation,
-                identified_by: owner,
             });
         }
         let reason = trim_text(reason);

@@ -315,7 +315,6 @@ fn a_partner_writes_only_for_beneficiaries_it_identified() {
         record_as(enabel(), 2, 1, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
     accepts(
@@ -323,6 +322,32 @@ fn a_partner_writes_only_for_beneficiaries_it_identified() {
         record_as(remess(), 2, 1, sensitised()),
         ev(2, 1, sensitised()),
     );
+}
+
+#[test]
+fn a_refusal_names_neither_the_identifying_organisation_nor_the_programme() {
+    // A partner of the programme (ENABEL) and a registered organisation that is not one
+    // (IOM) may not learn from a refusal who identified the beneficiary, or in which
+    // programme.
+    let stream = Beneficiary::from_events(vec![identified(), ev(2, 1, sensitised())]);
+    let refusals = [
+        record_as(enabel(), 3, 2, sensitised()),
+        record_as(iom(), 3, 2, sensitised()),
+        record_as(iom(), 3, 2, retracted(2)),
+        erase(enabel(), 3, "asked"),
+        erase(iom(), 3, "asked"),
+    ];
+    for command in refusals {
+        let error = stream
+            .decide(command.clone(), &services())
+            .expect_err("refused");
+        assert_eq!(error.code(), ErrorCode::Forbidden, "{command:?}: {error:?}");
+        let message = error.to_string();
+        assert!(
+            !message.contains("REMESS") && !message.contains("AMUDDU-RSK"),
+            "{command:?}: {message}"
+        );
+    }
 }
 
 #[test]
@@ -341,30 +366,29 @@ fn a_referral_gives_the_organisation_access() {
         record_as(enabel(), 4, 3, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
 }
 
 #[test]
-fn a_partner_retracting_its_own_referral_may_resubmit_the_retraction_as_a_no_op() {
-    let retraction = event(3, at(2), "ENABEL", retracted(2));
+fn a_partner_whose_referral_was_retracted_may_resubmit_its_events_as_no_ops() {
+    let sensitised_by_enabel = event(3, at(2), "ENABEL", sensitised());
     let history = vec![
         identified(),
         ev(2, 1, referred(Some("ENABEL"))),
-        retraction.clone(),
+        sensitised_by_enabel,
+        ev(4, 3, retracted(2)),
     ];
     // The retraction took ENABEL's access away, yet its resubmission is still a duplicate.
     given(history.clone())
-        .when(record_as(enabel(), 3, 2, retracted(2)))
+        .when(record_as(enabel(), 3, 2, sensitised()))
         .then_expect_events(vec![]);
     // A new event from ENABEL is refused.
     refuses(
         history,
-        record_as(enabel(), 4, 3, sensitised()),
+        record_as(enabel(), 5, 4, sensitised()),
         BeneficiaryError::NotResponsible {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         },
     );
 }
@@ -379,6 +403,189 @@ fn a_referred_organisation_must_still_be_a_partner_of_the_programme() {
             programme: programme_code(),
         },
     );
+}
+
+// --------------------------------------------------------------------------- 2b. ownership
+
+/// REMESS identified the beneficiary (with personal data) and referred them to ENABEL.
+fn identified_and_referred() -> Vec<BeneficiaryEvent> {
+    vec![identified(), ev(2, 1, referred(Some("ENABEL")))]
+}
+
+#[test]
+fn a_stream_belongs_for_ever_to_the_organisation_that_identified_it() {
+    // REMESS retracts its identification as a correction: the stream is still REMESS's.
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, retracted(ID)));
+    let beneficiary = Beneficiary::from_events(events.clone());
+    assert!(!beneficiary.is_identified());
+    assert_eq!(beneficiary.partner(), None);
+    assert_eq!(beneficiary.owner(), Some(&org("REMESS")));
+    assert!(beneficiary.is_responsible(&org("REMESS")));
+    assert!(beneficiary.is_responsible(&org("ENABEL")));
+    assert!(!beneficiary.is_responsible(&org("ANAPEC")));
+    // An administrator identifies them again: REMESS still owns the record.
+    events.push(event(4, at(3), "ADMINS", identified_fact()));
+    let beneficiary = Beneficiary::from_events(events);
+    assert_eq!(beneficiary.owner(), Some(&org("REMESS")));
+    assert_eq!(beneficiary.partner(), Some(&org("REMESS")));
+    assert_eq!(beneficiary.identified().map(|i| i.event_id), Some(eid(4)));
+    assert!(!beneficiary.is_responsible(&org("ADMINS")));
+}
+
+#[test]
+fn a_referred_partner_retracts_only_the_events_it_recorded() {
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, sensitised()));
+    events.push(event(4, at(3), "ENABEL", enrolled("WELD-01", 2)));
+    // Not the identification, nor any other event of REMESS's.
+    for target in [ID, 2, 3] {
+        refuses(
+            events.clone(),
+            record_as(enabel(), 5, 4, retracted(target)),
+            BeneficiaryError::NotRecorder {
+                event_id: eid(target),
+            },
+        );
+    }
+    // Its own, yes.
+    accepts(
+        events.clone(),
+        record_as(enabel(), 5, 4, retracted(4)),
+        event(5, at(4), "ENABEL", retracted(4)),
+    );
+    // The identifying organisation and an administrator retract anything.
+    accepts(
+        events.clone(),
+        record_as(remess(), 5, 4, retracted(4)),
+        ev(5, 4, retracted(4)),
+    );
+    accepts(
+        events,
+        record_as(admin(), 5, 4, retracted(ID)),
+        event(5, at(4), "ADMINS", retracted(ID)),
+    );
+}
+
+#[test]
+fn only_the_identifying_organisation_or_an_admin_identifies_a_beneficiary_again() {
+    let mut events = identified_and_referred();
+    events.push(ev(3, 2, retracted(ID)));
+    refuses(
+        events.clone(),
+        record_as(enabel(), 4, 3, identified_fact()),
+        BeneficiaryError::NotOwner {
+            organisation: org("ENABEL"),
+        },
+    );
+    accepts(
+        events.clone(),
+        record_as(remess(), 4, 3, identified_fact()),
+        ev(4, 3, identified_fact()),
+    );
+    accepts(
+        events,
+        record_as(admin(), 4, 3, identified_fact()),
+        event(4, at(3), "ADMINS", identified_fact()),
+    );
+}
+
+#[test]
+fn a_retracted_identification_does_not_open_the_stream_to_anyone() {
+    // CEFA is a partner of another programme only; ANAPEC is a partner of the beneficiary's
+    // programme that was never referred them.
+    let other = ProgrammeFacts {
+        code: ProgrammeCode::parse("WORK4LIFE").unwrap(),
+        start_date: start_date(),
+        end_date: None,
+        regions: vec![region("MA-04")],
+        partners: vec![org("CEFA")],
+    };
+    let services = DomainServices::new(directory().with_programme(other.clone()));
+    let in_other_programme = with_identified(|f| {
+        if let JourneyFact::Identified { programme_code, .. } = f {
+            *programme_code = other.code.clone();
+        }
+    });
+    let private_note = JourneyFact::Sensitised {
+        topic: "santé".into(),
+        session_id: None,
+        location: Some("chez une amie, quartier Takaddoum".into()),
+    };
+    let events = vec![
+        identified(),
+        ev(2, 1, private_note),
+        ev(3, 2, retracted(ID)),
+    ];
+    let framework = || TestFramework::<Beneficiary>::with(services.clone());
+    framework()
+        .given(events.clone())
+        .when(record_as(
+            actor("CEFA", Role::Partner),
+            4,
+            3,
+            in_other_programme,
+        ))
+        .then_expect_error(BeneficiaryError::NotResponsible {
+            organisation: org("CEFA"),
+        });
+    framework()
+        .given(events.clone())
+        .when(record_as(
+            actor("ANAPEC", Role::Partner),
+            4,
+            3,
+            identified_fact(),
+        ))
+        .then_expect_error(BeneficiaryError::NotResponsible {
+            organisation: org("ANAPEC"),
+        });
+    framework()
+        .given(events)
+        .when(record_as(remess(), 4, 3, identified_fact()))
+        .then_expect_events(vec![ev(4, 3, identified_fact())]);
+}
+
+#[test]
+fn a_referred_partner_that_took_a_beneficiary_over_in_an_old_log_owns_nothing() {
+    // A log written before ownership was kept: ENABEL, referred, retracted REMESS's
+    // identification and identified the beneficiary itself.
+    let mut events = identified_and_referred();
+    events.push(event(3, at(2), "ENABEL", retracted(ID)));
+    events.push(event(4, at(2), "ENABEL", identified_fact()));
+    let beneficiary = Beneficiary::from_events(events.clone());
+    assert_eq!(beneficiary.partner(), Some(&org("REMESS")));
+    given(events.clone())
+        .when(erase(enabel(), 5, "asked"))
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
+        });
+    given(events)
+        .when(erase(remess(), 5, "asked by the beneficiary"))
+        .then_expect_events(vec![erased(5, "REMESS")]);
+}
+
+#[test]
+fn a_referred_partner_erases_only_to_complete_a_withdrawal_of_consent() {
+    // The identification retracted, no consent is left, but none was withdrawn.
+    let mut retracted_identification = identified_and_referred();
+    retracted_identification.push(ev(3, 2, retracted(ID)));
+    given(retracted_identification)
+        .when(erase(enabel(), 4, "asked"))
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
+        });
+    // Consent to data processing withdrawn: the referred partner completes the erasure.
+    let mut withdrawn = identified_and_referred();
+    withdrawn.push(event(
+        3,
+        at(2),
+        "ENABEL",
+        consent(&[ConsentScope::DataProcessing], false),
+    ));
+    given(withdrawn)
+        .when(erase(enabel(), 4, "asked by the beneficiary"))
+        .then_expect_events(vec![erased(4, "ENABEL")]);
 }
 
 // ---------------------------------------------------------------------- 3. identification
@@ -1068,6 +1275,94 @@ fn texts_are_bounded() {
 }
 
 #[test]
+fn texts_hold_no_control_character() {
+    let nul = |position| ValueError::ControlCharacter {
+        code_point: 0,
+        position,
+    };
+    let topic = JourneyFact::Sensitised {
+        topic: "droits\u{0}".into(),
+        session_id: None,
+        location: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, topic),
+        BeneficiaryError::Invalid {
+            field: "topic",
+            problem: nul(7),
+        },
+    );
+    let city = with_identified(|f| {
+        if let JourneyFact::Identified { city, .. } = f {
+            *city = Some("\u{0}Rabat".into());
+        }
+    });
+    refuses(
+        vec![],
+        record(ID, 0, city),
+        BeneficiaryError::Invalid {
+            field: "city",
+            problem: nul(1),
+        },
+    );
+    let employer = JourneyFact::Employed {
+        kind: EmploymentKind::Salaried,
+        employer_name: "Renault\u{1b}[2J".into(),
+        employer_rse_labelled: false,
+        sector: "automobile".into(),
+        monthly_income: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, employer),
+        BeneficiaryError::Invalid {
+            field: "employerName",
+            problem: ValueError::ControlCharacter {
+                code_point: 0x1b,
+                position: 8,
+            },
+        },
+    );
+    let skills = JourneyFact::SkillsAssessed {
+        skills: vec!["couture".into(), "cuisine\u{0}".into()],
+        languages: vec![],
+        notes: None,
+    };
+    refuses(
+        vec![identified()],
+        record(2, 1, skills),
+        BeneficiaryError::Invalid {
+            field: "skills",
+            problem: nul(8),
+        },
+    );
+    // Tabs and line breaks are fine in free text.
+    let notes = JourneyFact::Exited {
+        reason: ExitReason::Other,
+        notes: Some("ligne 1\r\nligne\t2".into()),
+    };
+    accepts(
+        vec![identified()],
+        record(2, 1, notes.clone()),
+        ev(2, 1, notes),
+    );
+}
+
+#[test]
+fn an_erasure_s_reason_holds_no_control_character() {
+    given(vec![identified()])
+        .when(erase(remess(), 2, "asked\u{0}"))
+        .then_expect_error(BeneficiaryError::Invalid {
+            field: "reason",
+            problem: ValueError::ControlCharacter {
+                code_point: 0,
+                position: 6,
+            },
+        });
+}
+
+#[test]
 fn texts_are_stored_trimmed() {
     let padded = JourneyFact::Sensitised {
         topic: "  santé  ".into(),
@@ -1211,9 +1506,8 @@ fn personal_data_of_a_retracted_identification_can_still_be_erased() {
         .then_expect_events(vec![erased(3, "REMESS")]);
     given(events)
         .when(erase(enabel(), 3, "asked"))
-        .then_expect_error(BeneficiaryError::NotResponsible {
-            organisation: OrganisationCode::parse("ENABEL").unwrap(),
-            identified_by: OrganisationCode::parse("REMESS").unwrap(),
+        .then_expect_error(BeneficiaryError::MayNotErase {
+            organisation: org("ENABEL"),
         });
 }
 
@@ -1222,9 +1516,8 @@ fn nobody_else_erases_personal_data() {
     // Not even an organisation the beneficiary was referred to.
     given(vec![identified(), ev(2, 1, referred(Some("ENABEL")))])
         .when(erase(enabel(), 3, "asked"))
-        .then_expect_error(BeneficiaryError::NotResponsible {
+        .then_expect_error(BeneficiaryError::MayNotErase {
             organisation: org("ENABEL"),
-            identified_by: org("REMESS"),
         });
     for role in [Role::Auditor, Role::Dashboard] {
         given(vec![identified()])
@@ -1302,6 +1595,7 @@ fn an_empty_stream_is_nobody() {
     assert_eq!(beneficiary.stage(), None);
     assert!(!beneficiary.active());
     assert!(beneficiary.identified().is_none());
+    assert_eq!(beneficiary.owner(), None);
     assert!(beneficiary.consent().is_empty());
 }
 
@@ -1458,7 +1752,13 @@ fn errors_map_to_the_contract_codes_and_fields() {
         (
             E::NotResponsible {
                 organisation: org("IOM"),
-                identified_by: org("REMESS"),
+            },
+            ErrorCode::Forbidden,
+            None,
+        ),
+        (
+            E::MayNotErase {
+                organisation: org("IOM"),
             },
             ErrorCode::Forbidden,
             None,

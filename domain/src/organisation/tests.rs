@@ -90,6 +90,28 @@ fn an_organisation_has_a_name() {
 }
 
 #[test]
+fn an_organisation_s_texts_hold_no_control_character() {
+    given(vec![])
+        .when(register(admin(), 1, "REMESS\u{0}", None))
+        .then_expect_error(OrganisationError::Invalid {
+            field: "name",
+            problem: ValueError::ControlCharacter {
+                code_point: 0,
+                position: 7,
+            },
+        });
+    given(vec![])
+        .when(register(admin(), 1, NAME, Some("\u{7}network")))
+        .then_expect_error(OrganisationError::Invalid {
+            field: "kind",
+            problem: ValueError::ControlCharacter {
+                code_point: 7,
+                position: 1,
+            },
+        });
+}
+
+#[test]
 fn the_state_and_the_event_shape() {
     let mut organisation = Organisation::default();
     assert_eq!(organisation.code(), None);

@@ -667,3 +667,47 @@ fn errors_map_to_the_contract_codes_and_fields() {
         assert_eq!(error.field(), field, "{error:?}");
     }
 }
+
+#[test]
+fn programme_texts_hold_no_control_character() {
+    let nul = |field, position| ProgrammeError::Invalid {
+        field,
+        problem: ValueError::ControlCharacter {
+            code_point: 0,
+            position,
+        },
+    };
+    given(vec![])
+        .when(register_as(
+            admin(),
+            1,
+            Registration {
+                name: "Amu\u{0}ddu".into(),
+                ..registration()
+            },
+        ))
+        .then_expect_error(nul("name", 4));
+    given(vec![])
+        .when(register_as(
+            admin(),
+            1,
+            Registration {
+                donors: vec!["\u{0}".into()],
+                ..registration()
+            },
+        ))
+        .then_expect_error(nul("donors", 1));
+    given(vec![])
+        .when(register_as(
+            admin(),
+            1,
+            Registration {
+                description: Some("a\u{0}".into()),
+                ..registration()
+            },
+        ))
+        .then_expect_error(nul("description", 2));
+    given(vec![registered()])
+        .when(activity(remess(), 2, at(1), company("Renault\u{0}")))
+        .then_expect_error(nul("companyName", 8));
+}
