@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::TokenStore;
-use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
+use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions, Sockets, WebSocketOptions};
 use crate::indicator_updates::UpdateHub;
 use crate::notices::NoticeHub;
 use crate::privacy::PersonalDataVault;
@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub schema: SchemaOptions,
     /// How long a request may take.
     pub request_timeout: Duration,
+    /// How GraphQL over WebSocket is served.
+    pub websocket: WebSocketOptions,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +45,7 @@ impl Default for ServerOptions {
         ServerOptions {
             schema: SchemaOptions::default(),
             request_timeout: REQUEST_TIMEOUT,
+            websocket: WebSocketOptions::default(),
         }
     }
 }
@@ -79,6 +82,7 @@ impl AppState {
         Ok(AppState {
             graphql: GraphqlState {
                 schema: graphql::build_schema(context, options.schema),
+                sockets: Sockets::start(tokens.clone(), options.websocket),
                 tokens,
             },
             pool,

@@ -2,7 +2,7 @@
 //! client: `journeyEvents` notices arrive for events recorded over HTTP, filtered by programme
 //! and by what the role may see; `indicatorsUpdated` reaches every role subscribed to the
 //! programme written to, and no one else, at most once a second; a connection without a live
-//! token is closed with the reason.
+//! token is closed with the reason; a token revoked while its sockets are open closes them.
 
 use std::time::{Duration, Instant};
 
@@ -17,10 +17,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 use crate::fixtures::{
-    identified, identified_in, issue, issue_with_id, record, register_organisation,
-    register_programme, submission, world,
+    identified, identified_in, issue, issue_with_id, log_head, read_beneficiary, record,
+    register_organisation, register_programme, submission, world, RECORD,
 };
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, MASAR};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -40,46 +40,100 @@ async fn next_json(socket: &mut Socket, wait: Duration) -> Option<Value> {
     }
 }
 
-/// Connects and sends `connection_init` with `token`: the socket and the server's first
-/// message (other than a ping), if one came.
-async fn connect(app: &TestApp, token: &str) -> (Socket, Option<Message>) {
+/// Opens a socket speaking `protocol` (`graphql-transport-ws`, or `graphql-ws` for the older
+/// subscriptions-transport-ws), without sending anything.
+async fn open_with(app: &TestApp, protocol: &'static str) -> Socket {
     let url = app.address.replace("http://", "ws://") + "/graphql/ws";
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket
-        .send(Message::Text(init.to_string().into()))
+}
+
+/// [`open_with`] graphql-transport-ws.
+async fn open(app: &TestApp) -> Socket {
+    open_with(app, "graphql-transport-ws").await
+}
+
+/// Sends `message` as JSON text.
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
         .await
         .unwrap();
-    let first = loop {
+}
+
+/// Sends `connection_init` with `token`: the server's first message (other than a ping), if
+/// one came.
+async fn init(socket: &mut Socket, token: &str) -> Option<Message> {
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    send(socket, init).await;
+    loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             Ok(Some(Ok(message))) => break Some(message),
             _ => break None,
         }
-    };
+    }
+}
+
+/// Connects and sends `connection_init` with `token`: the socket and the server's first
+/// message (other than a ping), if one came.
+async fn connect(app: &TestApp, token: &str) -> (Socket, Option<Message>) {
+    let mut socket = open(app).await;
+    let first = init(&mut socket, token).await;
     (socket, first)
 }
 
-/// Connects, authenticates with `token` (checking the server acknowledges it) and starts
-/// `query` with `variables`.
-async fn subscribe_to(app: &TestApp, token: &str, query: &str, variables: Value) -> Socket {
-    let (mut socket, first) = connect(app, token).await;
+/// Connects and authenticates with `token`, checking the server acknowledges it.
+async fn connected(app: &TestApp, token: &str) -> Socket {
+    let (socket, first) = connect(app, token).await;
     let ack = match &first {
         Some(Message::Text(text)) => serde_json::from_str::<Value>(text.as_str()).unwrap(),
         other => panic!("expected connection_ack, got {other:?}"),
     };
     assert_eq!(ack["type"], "connection_ack", "{ack:#}");
-    let start = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
     socket
-        .send(Message::Text(start.to_string().into()))
-        .await
-        .unwrap();
+}
+
+/// Starts operation `id`: `query` with `variables`.
+async fn start(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    let start = json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } });
+    send(socket, start).await;
+}
+
+/// Connects, authenticates with `token` (checking the server acknowledges it) and starts
+/// `query` with `variables`.
+async fn subscribe_to(app: &TestApp, token: &str, query: &str, variables: Value) -> Socket {
+    let mut socket = connected(app, token).await;
+    start(&mut socket, "1", query, variables).await;
     socket
+}
+
+/// Reads until the server closes the socket or `wait` passes: the close frame's code and
+/// reason (`None` when no close frame came), and the JSON messages received before it.
+async fn closed(socket: &mut Socket, wait: Duration) -> (Option<(u16, String)>, Vec<Value>) {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut messages = Vec::new();
+    loop {
+        let message = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(message))) => message,
+            _ => return (None, messages),
+        };
+        match message {
+            Message::Text(text) => messages.push(serde_json::from_str(text.as_str()).unwrap()),
+            Message::Close(Some(frame)) => {
+                return (
+                    Some((u16::from(frame.code), frame.reason.as_str().to_owned())),
+                    messages,
+                )
+            }
+            Message::Close(None) => return (None, messages),
+            _ => {}
+        }
+    }
 }
 
 /// [`subscribe_to`] `journeyEvents`, of `programme` or of every programme.
@@ -476,5 +530,101 @@ async fn indicator_updates_of_an_unknown_programme_are_refused() {
         end.as_ref().map(|m| &m["type"]),
         Some(&json!("complete")),
         "{end:?}"
+    );
+}
+
+// ------------------------------------------------------------------ revoked tokens
+
+/// Whether any of `messages` is an answer with data for operation `id` (an operation that
+/// ran), rather than an error.
+fn ran(messages: &[Value], id: &str) -> bool {
+    messages.iter().any(|message| {
+        message["id"] == id && message["type"] == "next" && !message["payload"]["data"].is_null()
+    })
+}
+
+#[tokio::test]
+async fn a_revoked_token_closes_its_sockets_and_nothing_sent_after_runs() {
+    let world = world().await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    let (revoked_id, revoked) = issue_with_id(app, admin, "REMESS", "PARTNER").await;
+    let (cli_revoked_id, cli_revoked) = issue_with_id(app, admin, "REMESS", "PARTNER").await;
+    let mut subscribed = subscribe(app, &revoked, None).await;
+    let mut idle = connected(app, &revoked).await;
+    let mut other = subscribe(app, &cli_revoked, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // While the tokens are live, their subscriptions deliver.
+    let accepted = record(
+        app,
+        partner,
+        vec![submission(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            "2024-03-01T09:00:00Z",
+            identified(),
+        )],
+    )
+    .await;
+    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+    assert_eq!(notices(&mut subscribed, 1).await.len(), 1);
+    assert_eq!(notices(&mut other, 1).await.len(), 1);
+
+    // Revoked by an administrator over the API.
+    let response = app
+        .graphql(
+            "mutation($id: UUID!) { revokeApiToken(id: $id) }",
+            json!({ "id": revoked_id }),
+            Some(admin),
+        )
+        .await;
+    assert_eq!(response.data()["revokeApiToken"], true);
+    let revoked_at = Instant::now();
+    let head = log_head(app, admin).await;
+    // A mutation sent afterwards on a socket opened before is not executed (the socket may
+    // already be closed, in which case sending fails).
+    let late = Uuid::new_v4();
+    let mutation = json!({ "id": "late", "type": "subscribe", "payload": {
+        "query": RECORD,
+        "variables": { "events": [submission(Uuid::new_v4(), late, "2024-03-02T09:00:00Z", identified())] },
+    }});
+    let _ = idle.send(Message::Text(mutation.to_string().into())).await;
+    // Every socket of the token is closed with 4403 within a few seconds.
+    for (name, socket) in [("subscribed", &mut subscribed), ("idle", &mut idle)] {
+        let (close, messages) = closed(socket, Duration::from_secs(10)).await;
+        let (code, reason) = close.unwrap_or_else(|| panic!("{name}: not closed: {messages:?}"));
+        assert_eq!(code, 4403, "{name}: {reason}");
+        assert!(reason.contains("revoked"), "{name}: {reason}");
+        assert!(!ran(&messages, "late"), "{name}: {messages:?}");
+        assert!(
+            messages.iter().all(|m| m["type"] != "next"
+                || m["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"),
+            "{name}: {messages:?}"
+        );
+    }
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        revoked_at.elapsed()
+    );
+    assert_eq!(read_beneficiary(app, admin, late).await, Value::Null);
+    assert_eq!(log_head(app, admin).await, head);
+
+    // Revoked from the command line, by another process: its socket is closed as well.
+    let output = std::process::Command::new(MASAR)
+        .args(["token", "revoke", &cli_revoked_id])
+        .env("DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let revoked_at = Instant::now();
+    let (close, messages) = closed(&mut other, Duration::from_secs(10)).await;
+    let (code, reason) = close.unwrap_or_else(|| panic!("not closed: {messages:?}"));
+    assert_eq!(code, 4403, "{reason}");
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        revoked_at.elapsed()
     );
 }

@@ -9,7 +9,8 @@
 //! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
 //! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
 //!   marked in the response's `extensions.stale`.
-//! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
+//! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`; [`ws`]: GraphQL over WebSocket at
+//!   `/graphql/ws`, whose sockets close when their token is revoked.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
 pub mod enums;
@@ -26,6 +27,7 @@ pub mod schema;
 pub mod stale;
 pub mod subscription;
 pub mod types;
+pub mod ws;
 
 use async_graphql::Context;
 use masar_domain::ErrorCode;
@@ -33,6 +35,7 @@ use masar_domain::ErrorCode;
 pub use self::error::ApiError;
 pub use self::http::{routes, GraphqlState, MAX_BODY_BYTES};
 pub use self::schema::{build_schema, sdl, ApiContext, MasarSchema, SchemaOptions};
+pub use self::ws::{Sockets, WebSocketOptions};
 
 use crate::auth::Principal;
 

@@ -1,0 +1,357 @@
+//! GraphQL over WebSocket at `GET /graphql/ws`: graphql-ws's `graphql-transport-ws` protocol,
+//! and the older subscriptions-transport-ws (`graphql-ws`).
+//!
+//! The token comes in `connection_init`'s payload and is checked then, again before each
+//! operation the socket sends, and every [`WebSocketOptions::token_check_interval`] while the
+//! socket is open (one query a tick for all of the server's sockets, whichever process revoked
+//! the token): a token that no longer authenticates closes all of its sockets with 4403, and
+//! nothing they send afterwards runs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, Executor};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::future;
+use futures::stream::{self, BoxStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::http::GraphqlState;
+use super::schema::MasarSchema;
+use crate::auth::{principal_from_headers, AuthError, Principal, TokenStore, Unauthenticated};
+
+/// How GraphQL over WebSocket is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSocketOptions {
+    /// How often the tokens of open sockets are checked for revocation.
+    pub token_check_interval: Duration,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        WebSocketOptions {
+            token_check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The server's open sockets, by token: what `/graphql/ws` needs besides the schema.
+#[derive(Clone)]
+pub struct Sockets {
+    registry: Registry,
+}
+
+impl Sockets {
+    /// Sockets with `options`, and the task checking their tokens against `tokens` (it stops
+    /// when these are dropped).
+    pub fn start(tokens: TokenStore, options: WebSocketOptions) -> Sockets {
+        let registry = Registry::default();
+        tokio::spawn(check_tokens(
+            Arc::downgrade(&registry.sockets),
+            tokens,
+            options.token_check_interval,
+        ));
+        Sockets { registry }
+    }
+}
+
+/// Every open socket that sent a live token, by token.
+#[derive(Clone, Default)]
+struct Registry {
+    sockets: Arc<Mutex<SocketsByToken>>,
+}
+
+type SocketsByToken = HashMap<Uuid, HashMap<u64, Weak<Session>>>;
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SocketsByToken> {
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `session` among its token's sockets.
+    fn admit(&self, token: Uuid, session: &Arc<Session>) {
+        self.lock()
+            .entry(token)
+            .or_default()
+            .insert(session.id, Arc::downgrade(session));
+    }
+
+    /// Forgets the socket `id` of `token`.
+    fn leave(&self, token: Uuid, id: u64) {
+        let mut sockets = self.lock();
+        if let Some(open) = sockets.get_mut(&token) {
+            open.remove(&id);
+            if open.is_empty() {
+                sockets.remove(&token);
+            }
+        }
+    }
+
+    /// Closes every socket of `token`.
+    fn revoke(&self, token: Uuid) {
+        let sessions: Vec<Arc<Session>> = self
+            .lock()
+            .get(&token)
+            .map(|open| open.values().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default();
+        for session in sessions {
+            session.revoked.send_replace(true);
+        }
+    }
+}
+
+/// Every `interval`, closes the sockets of tokens revoked since (by this server or another
+/// process, e.g. `masar token revoke`): one query for all of them, none when no socket is open.
+async fn check_tokens(
+    sockets: Weak<Mutex<SocketsByToken>>,
+    tokens: TokenStore,
+    interval: Duration,
+) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(sockets) = sockets.upgrade() else {
+            return;
+        };
+        let registry = Registry { sockets };
+        let open: Vec<Uuid> = registry.lock().keys().copied().collect();
+        if open.is_empty() {
+            continue;
+        }
+        match tokens.revoked_among(&open).await {
+            Ok(revoked) => {
+                if failing {
+                    tracing::info!("checking the tokens of open WebSockets works again");
+                    failing = false;
+                }
+                for token in revoked {
+                    tracing::info!(token.id = %token, "closing the WebSockets of a revoked token");
+                    registry.revoke(token);
+                }
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(
+                        error = %error,
+                        "checking the tokens of open WebSockets failed; retrying every tick (each \
+                         operation is still checked before it runs)"
+                    );
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+/// One socket.
+struct Session {
+    id: u64,
+    tokens: TokenStore,
+    registry: Registry,
+    /// The caller, once `connection_init` was accepted.
+    principal: OnceLock<Principal>,
+    /// Set when the token no longer authenticates: the socket is closed.
+    revoked: watch::Sender<bool>,
+}
+
+/// Close code of a socket whose token was revoked while it was open (graphql-ws: Forbidden).
+const CLOSE_REVOKED: u16 = 4403;
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
+
+impl Session {
+    fn new(tokens: TokenStore, sockets: &Sockets) -> Session {
+        Session {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            tokens,
+            registry: sockets.registry.clone(),
+            principal: OnceLock::new(),
+            revoked: watch::Sender::new(false),
+        }
+    }
+
+    /// `connection_init` with `payload`: the caller, from its `Authorization` field, counted
+    /// among its token's sockets.
+    async fn open(self: Arc<Self>, payload: serde_json::Value) -> async_graphql::Result<Data> {
+        let mut headers = HeaderMap::new();
+        let token = payload
+            .get("Authorization")
+            .or_else(|| payload.get("authorization"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|value| HeaderValue::from_str(value).ok());
+        if let Some(token) = token {
+            headers.insert(AUTHORIZATION, token);
+        }
+        let principal = principal_from_headers(&self.tokens, &headers)
+            .await
+            .map_err(ApiError::from)?;
+        let _ = self.principal.set(principal.clone());
+        self.registry.admit(principal.token_id, &self);
+        let mut data = Data::default();
+        data.insert(principal);
+        Ok(data)
+    }
+
+    /// Whether the token still authenticates, checked in the database; when it does not, every
+    /// socket of the token is closed.
+    async fn check_token(&self) -> Result<(), ApiError> {
+        let revoked = || ApiError::from(AuthError::from(Unauthenticated::RevokedToken));
+        if *self.revoked.borrow() {
+            return Err(revoked());
+        }
+        let Some(principal) = self.principal.get() else {
+            return Err(AuthError::from(Unauthenticated::MissingHeader).into());
+        };
+        let token = principal.token_id;
+        match self.tokens.revoked_among(&[token]).await {
+            Ok(dead) if dead.is_empty() => Ok(()),
+            Ok(_) => {
+                self.registry.revoke(token);
+                Err(revoked())
+            }
+            Err(error) => Err(AuthError::from(error).into()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(principal) = self.principal.get() {
+            self.registry.leave(principal.token_id, self.id);
+        }
+    }
+}
+
+/// Runs a socket's operations, each once its token is checked.
+#[derive(Clone)]
+struct SocketExecutor {
+    schema: MasarSchema,
+    session: Arc<Session>,
+}
+
+impl Executor for SocketExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        // The socket runs everything as a stream; this is here for the trait.
+        self.execute_stream(request, None)
+            .next()
+            .await
+            .unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let schema = self.schema.clone();
+        let session = Arc::clone(&self.session);
+        let data = session_data.unwrap_or_default();
+        stream::once(async move {
+            match session.check_token().await {
+                Ok(()) => schema.execute_stream_with_session_data(request, data),
+                Err(error) => stream::once(future::ready(error_response(error))).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+fn error_response(error: ApiError) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![error.into_server_error()])
+}
+
+/// The protocol the client asks for in `Sec-WebSocket-Protocol` (the first one known).
+fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|protocols| {
+            protocols
+                .split(',')
+                .find_map(|protocol| protocol.trim().parse().ok())
+        })
+}
+
+/// `GET /graphql/ws`. The token comes in `connection_init`'s payload, as
+/// `{"Authorization": "Bearer <token>"}`.
+pub(super) async fn graphql_ws(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(protocol) = protocol(&headers) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .into_response()
+}
+
+/// Serves one socket until either side closes it.
+async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols) {
+    let GraphqlState {
+        schema,
+        tokens,
+        sockets,
+    } = state;
+    let session = Arc::new(Session::new(tokens, &sockets));
+    let (mut sink, incoming) = socket.split();
+    let input = incoming
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    let executor = SocketExecutor {
+        schema,
+        session: Arc::clone(&session),
+    };
+    let opening = Arc::clone(&session);
+    // Boxed, so that dropping it below stops every operation of the socket.
+    let mut graphql = Box::pin(
+        async_graphql::http::WebSocket::new(executor, input, protocol)
+            .on_connection_init(move |payload| opening.open(payload)),
+    );
+    let mut revoked = session.revoked.subscribe();
+    let close = loop {
+        tokio::select! {
+            biased;
+            true = async { revoked.wait_for(|revoked| *revoked).await.is_ok() } => {
+                break Some((CLOSE_REVOKED, "Forbidden: the API token was revoked".to_owned()));
+            }
+            message = graphql.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
+                None => break None,
+            }
+        }
+    };
+    // Stop every operation of the socket before saying it is closed.
+    drop(graphql);
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+}
