@@ -2,7 +2,8 @@
 //! client: `journeyEvents` notices arrive for events recorded over HTTP, filtered by programme
 //! and by what the role may see; `indicatorsUpdated` reaches every role subscribed to the
 //! programme written to, and no one else, at most once a second; a connection without a live
-//! token is closed with the reason; a token revoked while its sockets are open closes them.
+//! token is closed with the reason; a token revoked while its sockets are open closes them,
+//! and the HTTP safeguards hold on the socket too (message size, request timeout, error codes).
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +19,9 @@ use uuid::Uuid;
 
 use crate::fixtures::{
     identified, identified_in, issue, issue_with_id, log_head, read_beneficiary, record,
-    register_organisation, register_programme, submission, world, RECORD,
+    register_organisation, register_programme, submission, world, world_on, RECORD,
 };
-use crate::helpers::{TestApp, MASAR};
+use crate::helpers::{spawn_app_with, TestApp, MASAR};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -533,7 +534,7 @@ async fn indicator_updates_of_an_unknown_programme_are_refused() {
     );
 }
 
-// ------------------------------------------------------------------ revoked tokens
+// ------------------------------------------------------------------ tokens and limits
 
 /// Whether any of `messages` is an answer with data for operation `id` (an operation that
 /// ran), rather than an error.
@@ -627,4 +628,165 @@ async fn a_revoked_token_closes_its_sockets_and_nothing_sent_after_runs() {
         "{:?}",
         revoked_at.elapsed()
     );
+}
+
+/// A `subscribe` message of `{ me { role } }` padded to `size` bytes with an unused variable.
+fn padded_message(id: &str, size: usize) -> String {
+    let message = |pad: String| {
+        json!({ "id": id, "type": "subscribe", "payload": {
+            "query": "{ me { role } }",
+            "variables": { "pad": pad },
+        }})
+        .to_string()
+    };
+    let empty = message(String::new()).len();
+    message("x".repeat(size - empty))
+}
+
+#[tokio::test]
+async fn a_message_over_2_mib_closes_the_socket_with_1009_unexecuted() {
+    let world = world().await;
+    let (app, admin) = (&world.app, &world.admin);
+    // Just under the limit: served.
+    let mut socket = connected(app, admin).await;
+    socket
+        .send(Message::Text(
+            padded_message("fits", 2 * 1024 * 1024 - 1024).into(),
+        ))
+        .await
+        .unwrap();
+    let answer = next_json(&mut socket, Duration::from_secs(30))
+        .await
+        .expect("an answer");
+    assert_eq!(answer["id"], "fits", "{answer:#}");
+    assert_eq!(
+        answer["payload"]["data"]["me"]["role"], "ADMIN",
+        "{answer:#}"
+    );
+
+    for size in [3 * 1024 * 1024, 15 * 1024 * 1024] {
+        let mut socket = connected(app, admin).await;
+        // The server may close the socket before the whole message is sent.
+        let _ = socket
+            .send(Message::Text(padded_message("big", size).into()))
+            .await;
+        let (close, messages) = closed(&mut socket, Duration::from_secs(10)).await;
+        let (code, reason) = close.unwrap_or_else(|| panic!("{size}: not closed: {messages:?}"));
+        assert_eq!(code, 1009, "{size}: {reason}");
+        assert!(reason.contains("2 MiB"), "{size}: {reason}");
+        assert!(messages.is_empty(), "{size}: {messages:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_error_over_the_socket_carries_a_code() {
+    let world = world().await;
+    let (app, admin) = (&world.app, &world.admin);
+    let mut socket = connected(app, admin).await;
+    // async-graphql's own refusals: a field that does not exist, in a query and in a
+    // subscription, and a variable that does not coerce.
+    for (id, query, variables) in [
+        ("query", "{ nope }", json!({})),
+        (
+            "subscription",
+            "subscription { journeyEvents { nope } }",
+            json!({}),
+        ),
+        (
+            "variable",
+            "query($id: UUID!) { beneficiary(id: $id) { id } }",
+            json!({ "id": 12 }),
+        ),
+    ] {
+        start(&mut socket, id, query, variables).await;
+        let answer = next_json(&mut socket, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{id}: no answer"));
+        assert_eq!(answer["id"], id, "{answer:#}");
+        let errors = answer["payload"]["errors"].as_array().unwrap();
+        assert!(!errors.is_empty(), "{answer:#}");
+        for error in errors {
+            assert_eq!(error["extensions"]["code"], "VALIDATION", "{answer:#}");
+        }
+        let end = next_json(&mut socket, Duration::from_secs(10)).await;
+        assert_eq!(end, Some(json!({ "id": id, "type": "complete" })));
+    }
+
+    // The older protocol (subscriptions-transport-ws) refuses connection_init with a
+    // connection_error message, which carries the code too.
+    let mut legacy = open_with(app, "graphql-ws").await;
+    let first = init(&mut legacy, &format!("masar_{}", "A".repeat(43))).await;
+    let refusal = match &first {
+        Some(Message::Text(text)) => serde_json::from_str::<Value>(text.as_str()).unwrap(),
+        other => panic!("expected connection_error, got {other:?}"),
+    };
+    assert_eq!(refusal["type"], "connection_error", "{refusal:#}");
+    assert_eq!(
+        refusal["payload"]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refusal:#}"
+    );
+}
+
+#[tokio::test]
+async fn queries_over_the_socket_stop_at_the_request_timeout_and_subscriptions_do_not() {
+    let world = world_on(spawn_app_with(&[("MASAR_REQUEST_TIMEOUT_MS", "2000")]).await).await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    let mut socket = connected(app, admin).await;
+    start(&mut socket, "events", SUBSCRIBE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A query made slow by a lock held on the log.
+    let mut lock = app.db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let query = "{ eventLog(first: 0) { head } }";
+    let sent = Instant::now();
+    start(&mut socket, "slow", query, json!({})).await;
+    let answer = next_json(&mut socket, Duration::from_secs(20))
+        .await
+        .expect("an answer to the slow query");
+    let took = sent.elapsed();
+    assert_eq!(answer["id"], "slow", "{answer:#}");
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer:#}");
+    let errors = answer["payload"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{answer:#}");
+    assert_eq!(errors[0]["extensions"]["code"], "INTERNAL", "{answer:#}");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("2 s"),
+        "{answer:#}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    let end = next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(end, Some(json!({ "id": "slow", "type": "complete" })));
+    // Over HTTP, the same query is answered 408 after the same time.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(admin)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 408);
+    lock.rollback().await.unwrap();
+
+    // The subscription, older than the timeout by now, still delivers.
+    let accepted = record(
+        app,
+        partner,
+        vec![submission(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            "2024-03-01T09:00:00Z",
+            identified(),
+        )],
+    )
+    .await;
+    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+    assert_eq!(notices(&mut socket, 1).await.len(), 1);
 }

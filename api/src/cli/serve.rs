@@ -57,6 +57,16 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub seal_interval: u64,
+    /// How long, in milliseconds, a request may take before it is answered 408 Request
+    /// Timeout; a query or mutation sent over a WebSocket is stopped after as long, with an
+    /// INTERNAL error.
+    #[arg(
+        long,
+        env = "MASAR_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000)
+    )]
+    pub request_timeout_ms: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
@@ -91,6 +101,7 @@ pub(super) async fn serve(
             trusted_seal_key,
             ..SchemaOptions::default()
         },
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
         ..ServerOptions::default()
     };
     rebuild_marked_projections(&database.pool).await?;

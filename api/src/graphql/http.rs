@@ -122,7 +122,7 @@ async fn graphql_post(
 
 /// Whether the operation the request runs is a subscription (a query that does not parse is
 /// left to the schema, which says why).
-fn is_subscription(request: &async_graphql::Request) -> bool {
+pub(super) fn is_subscription(request: &async_graphql::Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };

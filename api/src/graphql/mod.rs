@@ -10,7 +10,7 @@
 //! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
 //!   marked in the response's `extensions.stale`.
 //! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`; [`ws`]: GraphQL over WebSocket at
-//!   `/graphql/ws`, whose sockets close when their token is revoked.
+//!   `/graphql/ws`, with the same safeguards.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
 pub mod enums;
@@ -35,7 +35,7 @@ use masar_domain::ErrorCode;
 pub use self::error::ApiError;
 pub use self::http::{routes, GraphqlState, MAX_BODY_BYTES};
 pub use self::schema::{build_schema, sdl, ApiContext, MasarSchema, SchemaOptions};
-pub use self::ws::{Sockets, WebSocketOptions};
+pub use self::ws::{Sockets, WebSocketOptions, MAX_MESSAGE_BYTES};
 
 use crate::auth::Principal;
 

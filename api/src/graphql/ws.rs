@@ -1,14 +1,19 @@
 //! GraphQL over WebSocket at `GET /graphql/ws`: graphql-ws's `graphql-transport-ws` protocol,
-//! and the older subscriptions-transport-ws (`graphql-ws`).
+//! and the older subscriptions-transport-ws (`graphql-ws`), with the safeguards of
+//! `POST /graphql`:
 //!
-//! The token comes in `connection_init`'s payload and is checked then, again before each
-//! operation the socket sends, and every [`WebSocketOptions::token_check_interval`] while the
-//! socket is open (one query a tick for all of the server's sockets, whichever process revoked
-//! the token): a token that no longer authenticates closes all of its sockets with 4403, and
-//! nothing they send afterwards runs.
+//! - the token comes in `connection_init`'s payload and is checked then, again before each
+//!   operation the socket sends, and every [`WebSocketOptions::token_check_interval`] while
+//!   the socket is open (one query a tick for all of the server's sockets, whichever process
+//!   revoked the token): a token that no longer authenticates closes all of its sockets with
+//!   4403, and nothing they send afterwards runs;
+//! - a message over [`MAX_MESSAGE_BYTES`] closes the socket with 1009, unread and unexecuted;
+//! - each query and mutation stops after the request timeout, as over HTTP, with an INTERNAL
+//!   error (see [`timed_out`]); a subscription lives as long as its socket;
+//! - every error sent carries `extensions.code` ([`ensure_codes`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -19,18 +24,23 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::future;
+use futures::future::{self, BoxFuture};
 use futures::stream::{self, BoxStream};
 use futures::{SinkExt, StreamExt};
+use masar_domain::ErrorCode;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::http::GraphqlState;
+use super::error::{ensure_codes, ApiError};
+use super::http::{is_subscription, GraphqlState, MAX_BODY_BYTES};
 use super::schema::MasarSchema;
 use crate::auth::{principal_from_headers, AuthError, Principal, TokenStore, Unauthenticated};
 
-/// How GraphQL over WebSocket is served.
+/// Largest message a socket may send, in bytes: the largest request body of `POST /graphql`.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BODY_BYTES;
+
+/// How GraphQL over WebSocket is served (queries and mutations sent over a socket are
+/// bounded by the server's request timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebSocketOptions {
     /// How often the tokens of open sockets are checked for revocation.
@@ -45,23 +55,32 @@ impl Default for WebSocketOptions {
     }
 }
 
-/// The server's open sockets, by token: what `/graphql/ws` needs besides the schema.
+/// The server's open sockets, by token, and their limits: what `/graphql/ws` needs besides
+/// the schema.
 #[derive(Clone)]
 pub struct Sockets {
+    operation_timeout: Duration,
     registry: Registry,
 }
 
 impl Sockets {
-    /// Sockets with `options`, and the task checking their tokens against `tokens` (it stops
-    /// when these are dropped).
-    pub fn start(tokens: TokenStore, options: WebSocketOptions) -> Sockets {
+    /// Sockets with `options`, whose queries and mutations stop after `operation_timeout`,
+    /// and the task checking their tokens against `tokens` (it stops when these are dropped).
+    pub fn start(
+        tokens: TokenStore,
+        options: WebSocketOptions,
+        operation_timeout: Duration,
+    ) -> Sockets {
         let registry = Registry::default();
         tokio::spawn(check_tokens(
             Arc::downgrade(&registry.sockets),
             tokens,
             options.token_check_interval,
         ));
-        Sockets { registry }
+        Sockets {
+            operation_timeout,
+            registry,
+        }
     }
 }
 
@@ -160,12 +179,23 @@ struct Session {
     registry: Registry,
     /// The caller, once `connection_init` was accepted.
     principal: OnceLock<Principal>,
+    /// Why `connection_init` was refused, if it was.
+    refusal: OnceLock<Refusal>,
     /// Set when the token no longer authenticates: the socket is closed.
     revoked: watch::Sender<bool>,
 }
 
+/// Why `connection_init` was refused: the contract's code (the `connection_error` of
+/// subscriptions-transport-ws).
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    code: ErrorCode,
+}
+
 /// Close code of a socket whose token was revoked while it was open (graphql-ws: Forbidden).
 const CLOSE_REVOKED: u16 = 4403;
+/// Close code of a message over [`MAX_MESSAGE_BYTES`] (RFC 6455: message too big).
+const CLOSE_TOO_BIG: u16 = 1009;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
 
@@ -176,6 +206,7 @@ impl Session {
             tokens,
             registry: sockets.registry.clone(),
             principal: OnceLock::new(),
+            refusal: OnceLock::new(),
             revoked: watch::Sender::new(false),
         }
     }
@@ -192,14 +223,20 @@ impl Session {
         if let Some(token) = token {
             headers.insert(AUTHORIZATION, token);
         }
-        let principal = principal_from_headers(&self.tokens, &headers)
-            .await
-            .map_err(ApiError::from)?;
+        let principal = match principal_from_headers(&self.tokens, &headers).await {
+            Ok(principal) => principal,
+            Err(error) => return Err(self.refuse(error.into())),
+        };
         let _ = self.principal.set(principal.clone());
         self.registry.admit(principal.token_id, &self);
         let mut data = Data::default();
         data.insert(principal);
         Ok(data)
+    }
+
+    fn refuse(&self, error: ApiError) -> async_graphql::Error {
+        let _ = self.refusal.set(Refusal { code: error.code() });
+        error.into()
     }
 
     /// Whether the token still authenticates, checked in the database; when it does not, every
@@ -232,11 +269,13 @@ impl Drop for Session {
     }
 }
 
-/// Runs a socket's operations, each once its token is checked.
+/// Runs a socket's operations: each once its token is checked, queries and mutations bounded
+/// in time, and every error coded.
 #[derive(Clone)]
 struct SocketExecutor {
     schema: MasarSchema,
     session: Arc<Session>,
+    operation_timeout: Duration,
 }
 
 impl Executor for SocketExecutor {
@@ -256,14 +295,70 @@ impl Executor for SocketExecutor {
         let schema = self.schema.clone();
         let session = Arc::clone(&self.session);
         let data = session_data.unwrap_or_default();
-        stream::once(async move {
-            match session.check_token().await {
-                Ok(()) => schema.execute_stream_with_session_data(request, data),
-                Err(error) => stream::once(future::ready(error_response(error))).boxed(),
-            }
-        })
-        .flatten()
-        .boxed()
+        let responses = if is_subscription(&request) {
+            stream::once(async move {
+                match session.check_token().await {
+                    Ok(()) => schema.execute_stream_with_session_data(request, data),
+                    Err(error) => stream::once(future::ready(error_response(error))).boxed(),
+                }
+            })
+            .flatten()
+            .boxed()
+        } else {
+            let limit = self.operation_timeout;
+            let run: BoxFuture<'static, Result<async_graphql::Response, ApiError>> =
+                Box::pin(async move {
+                    session.check_token().await?;
+                    let mut responses = schema.execute_stream_with_session_data(request, data);
+                    Ok(responses.next().await.unwrap_or_default())
+                });
+            stream::once(async move {
+                match tokio::time::timeout(limit, run).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(error)) => error_response(error),
+                    Err(_) => error_response(timed_out(limit)),
+                }
+            })
+            .boxed()
+        };
+        responses
+            .map(|mut response| {
+                ensure_codes(&mut response);
+                response
+            })
+            .boxed()
+    }
+}
+
+/// The error of a query or mutation stopped after the request timeout `limit`.
+///
+/// INTERNAL, not QUERY_TOO_COMPLEX: that code refuses, before anything runs, a query the
+/// client must change; a timeout depends on the server's load as much as on the query, and
+/// stops an operation that may have partly run (a mutation's outcome is then unknown), which
+/// is INTERNAL's meaning: the server failed to answer this request.
+fn timed_out(limit: Duration) -> ApiError {
+    tracing::warn!(
+        limit_ms = limit.as_millis() as u64,
+        "an operation over a WebSocket was stopped at the request timeout"
+    );
+    ApiError::new(
+        ErrorCode::Internal,
+        format!(
+            "the operation took longer than {} and was stopped: narrow a query (fewer fields, a \
+             smaller page); a mutation may or may not have taken effect, read before sending it \
+             again",
+            seconds(limit)
+        ),
+    )
+}
+
+/// `limit` as people write it: "30 s", or "1.5 s".
+fn seconds(limit: Duration) -> String {
+    let seconds = limit.as_secs_f64();
+    if seconds.fract() == 0.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{seconds} s")
     }
 }
 
@@ -295,8 +390,17 @@ pub(super) async fn graphql_ws(
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| serve(socket, state, protocol))
         .into_response()
+}
+
+/// Whether a websocket read failed because the message is over [`MAX_MESSAGE_BYTES`].
+fn is_too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)))
 }
 
 /// Serves one socket until either side closes it.
@@ -308,17 +412,31 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
     } = state;
     let session = Arc::new(Session::new(tokens, &sockets));
     let (mut sink, incoming) = socket.split();
-    let input = incoming
-        .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
-            future::ready(match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-                _ => None,
+    let too_big = Arc::new(AtomicBool::new(false));
+    let input = {
+        let too_big = Arc::clone(&too_big);
+        incoming
+            .take_while(move |message| {
+                if let Err(error) = message {
+                    if is_too_big(error) {
+                        too_big.store(true, Ordering::SeqCst);
+                    }
+                }
+                future::ready(message.is_ok())
             })
-        });
+            .filter_map(|message| {
+                future::ready(match message {
+                    Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                        Some(message.into_data())
+                    }
+                    _ => None,
+                })
+            })
+    };
     let executor = SocketExecutor {
         schema,
         session: Arc::clone(&session),
+        operation_timeout: sockets.operation_timeout,
     };
     let opening = Arc::clone(&session);
     // Boxed, so that dropping it below stops every operation of the socket.
@@ -335,11 +453,21 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
             }
             message = graphql.next() => match message {
                 Some(WsMessage::Text(text)) => {
+                    let text = code_connection_error(text, protocol, session.refusal.get());
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
+                None if too_big.load(Ordering::SeqCst) => {
+                    break Some((
+                        CLOSE_TOO_BIG,
+                        format!(
+                            "Message too big: at most {} MiB",
+                            MAX_MESSAGE_BYTES / (1024 * 1024)
+                        ),
+                    ));
+                }
                 None => break None,
             }
         }
@@ -354,4 +482,87 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
+}
+
+/// subscriptions-transport-ws refuses `connection_init` with a `connection_error` message,
+/// which async-graphql sends with the error's message only: this adds its code (VALIDATION
+/// when async-graphql itself refused, e.g. a second `connection_init`). Other messages are
+/// returned as they are, unparsed.
+fn code_connection_error(
+    text: String,
+    protocol: WebSocketProtocols,
+    refusal: Option<&Refusal>,
+) -> String {
+    if protocol != WebSocketProtocols::SubscriptionsTransportWS
+        || !text.starts_with(r#"{"type":"connection_error""#)
+    {
+        return text;
+    }
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    let code = refusal.map_or(ErrorCode::Validation, |refusal| refusal.code);
+    let Some(payload) = message
+        .get_mut("payload")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return text;
+    };
+    payload.insert(
+        "extensions".to_owned(),
+        serde_json::json!({ "code": code.as_str() }),
+    );
+    message.to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        assert_eq!(seconds(Duration::from_secs(30)), "30 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn a_connection_error_gets_the_refusal_code_and_nothing_else_changes() {
+        let refusal = Refusal {
+            code: ErrorCode::Unauthenticated,
+        };
+        let error = r#"{"type":"connection_error","payload":{"message":"no"}}"#.to_owned();
+        let coded: serde_json::Value = serde_json::from_str(&code_connection_error(
+            error.clone(),
+            WebSocketProtocols::SubscriptionsTransportWS,
+            Some(&refusal),
+        ))
+        .unwrap();
+        assert_eq!(
+            coded,
+            serde_json::json!({ "type": "connection_error", "payload": {
+                "message": "no", "extensions": { "code": "UNAUTHENTICATED" },
+            }})
+        );
+        let coded: serde_json::Value = serde_json::from_str(&code_connection_error(
+            error.clone(),
+            WebSocketProtocols::SubscriptionsTransportWS,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(coded["payload"]["extensions"]["code"], "VALIDATION");
+        let next = r#"{"type":"next","id":"1","payload":{"data":null}}"#.to_owned();
+        assert_eq!(
+            code_connection_error(
+                next.clone(),
+                WebSocketProtocols::SubscriptionsTransportWS,
+                None
+            ),
+            next
+        );
+        assert_eq!(
+            code_connection_error(error.clone(), WebSocketProtocols::GraphQLWS, None),
+            error
+        );
+    }
 }
