@@ -5,8 +5,8 @@
 //!
 //! Every request body is limited to [`MAX_BODY_BYTES`] and every request to
 //! [`ServerOptions::request_timeout`] (408 after it); over a WebSocket, every message is
-//! limited to the same size and every query and mutation to the same time (see
-//! [`crate::graphql::ws`]).
+//! limited to the same size and every query and mutation to the same time, along with the
+//! socket's own limits ([`ServerOptions::websocket`], see [`crate::graphql::ws`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub struct ServerOptions {
     pub schema: SchemaOptions,
     /// How long a request may take, and a query or mutation sent over a WebSocket.
     pub request_timeout: Duration,
-    /// How GraphQL over WebSocket is served.
+    /// The limits of GraphQL over WebSocket.
     pub websocket: WebSocketOptions,
 }
 

@@ -3,7 +3,8 @@
 //! and by what the role may see; `indicatorsUpdated` reaches every role subscribed to the
 //! programme written to, and no one else, at most once a second; a connection without a live
 //! token is closed with the reason; a token revoked while its sockets are open closes them,
-//! and the HTTP safeguards hold on the socket too (message size, request timeout, error codes).
+//! and the HTTP safeguards hold on the socket too (message size, request timeout, error codes)
+//! along with its own limits (connection_init wait, operations per socket, sockets per token).
 
 use std::time::{Duration, Instant};
 
@@ -676,6 +677,159 @@ async fn a_message_over_2_mib_closes_the_socket_with_1009_unexecuted() {
         assert!(reason.contains("2 MiB"), "{size}: {reason}");
         assert!(messages.is_empty(), "{size}: {messages:?}");
     }
+}
+
+#[tokio::test]
+async fn a_socket_without_connection_init_is_closed_4408_after_the_configured_wait() {
+    let app = spawn_app_with(&[("MASAR_WS_INIT_TIMEOUT_MS", "500")]).await;
+    let admin = app.issue_token("ENABEL", "admin", Some("Enabel"));
+    let opened = Instant::now();
+    let mut silent = open(&app).await;
+    let (close, messages) = closed(&mut silent, Duration::from_secs(10)).await;
+    assert_eq!(
+        close,
+        Some((4408, "Connection initialisation timeout".to_owned())),
+        "{messages:?}"
+    );
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    // A socket that sent it in time outlives that wait.
+    let mut socket = connected(&app, &admin).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    start(&mut socket, "me", "{ me { role } }", json!({})).await;
+    let answer = next_json(&mut socket, Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        answer["payload"]["data"]["me"]["role"], "ADMIN",
+        "{answer:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_runs_at_most_100_operations_at_once() {
+    let world = world().await;
+    let (app, admin, partner) = (&world.app, &world.admin, &world.partner);
+    let mut socket = connected(app, admin).await;
+    for i in 0..100 {
+        start(&mut socket, &format!("s{i}"), SUBSCRIBE, json!({})).await;
+    }
+    // The one too many is refused at once, with a code, and completed.
+    start(&mut socket, "s100", SUBSCRIBE, json!({})).await;
+    let refused = next_json(&mut socket, Duration::from_secs(10))
+        .await
+        .expect("an answer to the 101st subscription");
+    assert_eq!(refused["id"], "s100", "{refused:#}");
+    assert_eq!(refused["type"], "next", "{refused:#}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "BATCH_TOO_LARGE",
+        "{refused:#}"
+    );
+    let end = next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(end, Some(json!({ "id": "s100", "type": "complete" })));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The hundred others keep running.
+    let identify = |beneficiary| {
+        vec![submission(
+            Uuid::new_v4(),
+            beneficiary,
+            "2024-03-01T09:00:00Z",
+            identified(),
+        )]
+    };
+    record(app, partner, identify(Uuid::new_v4())).await;
+    let ids = |messages: Vec<Value>| -> std::collections::BTreeSet<String> {
+        messages
+            .iter()
+            .map(|m| {
+                assert_eq!(m["type"], "next", "{m:#}");
+                m["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let mut received = Vec::new();
+    while received.len() < 100 {
+        received.push(
+            next_json(&mut socket, Duration::from_secs(15))
+                .await
+                .unwrap_or_else(|| panic!("{} notices only", received.len())),
+        );
+    }
+    assert_eq!(ids(received), (0..100).map(|i| format!("s{i}")).collect());
+
+    // Completing one makes room for another.
+    send(&mut socket, json!({ "id": "s0", "type": "complete" })).await;
+    let end = next_json(&mut socket, Duration::from_secs(10)).await;
+    assert_eq!(end, Some(json!({ "id": "s0", "type": "complete" })));
+    start(&mut socket, "s101", SUBSCRIBE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    record(app, partner, identify(Uuid::new_v4())).await;
+    let mut received = Vec::new();
+    while received.len() < 100 {
+        received.push(
+            next_json(&mut socket, Duration::from_secs(15))
+                .await
+                .unwrap_or_else(|| panic!("{} notices only", received.len())),
+        );
+    }
+    // s1 to s99 and s101 (s100 was refused).
+    assert_eq!(
+        ids(received),
+        (1..100).chain([101]).map(|i| format!("s{i}")).collect()
+    );
+}
+
+#[tokio::test]
+async fn a_token_holds_at_most_50_sockets() {
+    let world = world().await;
+    let (app, admin) = (&world.app, &world.admin);
+    let partner = issue(app, admin, "REMESS", "PARTNER").await;
+    let mut sockets = Vec::new();
+    for _ in 0..50 {
+        sockets.push(connected(app, &partner).await);
+    }
+    let (_, first) = connect(app, &partner).await;
+    match first {
+        Some(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 4429, "{frame:?}");
+            assert!(frame.reason.contains("50"), "{frame:?}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    // Other tokens are not held back.
+    connected(app, admin).await;
+
+    // Closing one makes room for another, and the others still work.
+    let mut gone = sockets.pop().unwrap();
+    gone.close(None).await.unwrap();
+    while let Some(Ok(_)) = gone.next().await {}
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (socket, first) = connect(app, &partner).await;
+        if let Some(Message::Text(text)) = &first {
+            assert!(text.contains("connection_ack"), "{text}");
+            sockets.push(socket);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after a socket closed: {first:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    start(&mut sockets[0], "me", "{ me { role } }", json!({})).await;
+    let answer = next_json(&mut sockets[0], Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        answer["payload"]["data"]["me"]["role"], "PARTNER",
+        "{answer:#}"
+    );
 }
 
 #[tokio::test]

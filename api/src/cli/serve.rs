@@ -9,7 +9,7 @@ use masar_projections::seal::{self, SealError, SealOutcome};
 use sqlx::PgPool;
 
 use super::Config;
-use crate::graphql::SchemaOptions;
+use crate::graphql::{SchemaOptions, WebSocketOptions};
 use crate::privacy::{KeyStore, MasterKeyError, PersonalDataVault};
 use crate::seal_key::SealKey;
 use crate::server::{AppState, ServerOptions};
@@ -67,6 +67,15 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=3_600_000)
     )]
     pub request_timeout_ms: u64,
+    /// How long, in milliseconds, a WebSocket may stay open without sending
+    /// `connection_init`; it is then closed with 4408.
+    #[arg(
+        long,
+        env = "MASAR_WS_INIT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    pub ws_init_timeout_ms: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
@@ -102,7 +111,10 @@ pub(super) async fn serve(
             ..SchemaOptions::default()
         },
         request_timeout: Duration::from_millis(args.request_timeout_ms),
-        ..ServerOptions::default()
+        websocket: WebSocketOptions {
+            init_timeout: Duration::from_millis(args.ws_init_timeout_ms),
+            ..WebSocketOptions::default()
+        },
     };
     rebuild_marked_projections(&database.pool).await?;
     let state = AppState::new(database.pool.clone(), vault, options).await?;

@@ -10,7 +10,7 @@
 //! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
 //!   marked in the response's `extensions.stale`.
 //! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`; [`ws`]: GraphQL over WebSocket at
-//!   `/graphql/ws`, with the same safeguards.
+//!   `/graphql/ws`, with the same safeguards and a socket's own limits.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
 pub mod enums;

@@ -1,6 +1,6 @@
 //! GraphQL over WebSocket at `GET /graphql/ws`: graphql-ws's `graphql-transport-ws` protocol,
 //! and the older subscriptions-transport-ws (`graphql-ws`), with the safeguards of
-//! `POST /graphql`:
+//! `POST /graphql` and a socket's own:
 //!
 //! - the token comes in `connection_init`'s payload and is checked then, again before each
 //!   operation the socket sends, and every [`WebSocketOptions::token_check_interval`] while
@@ -8,12 +8,18 @@
 //!   revoked the token): a token that no longer authenticates closes all of its sockets with
 //!   4403, and nothing they send afterwards runs;
 //! - a message over [`MAX_MESSAGE_BYTES`] closes the socket with 1009, unread and unexecuted;
+//! - a socket that sends no `connection_init` within [`WebSocketOptions::init_timeout`] is
+//!   closed with 4408, as graphql-ws's `connectionInitWaitTimeout`;
 //! - each query and mutation stops after the request timeout, as over HTTP, with an INTERNAL
 //!   error (see [`timed_out`]); a subscription lives as long as its socket;
+//! - at most [`WebSocketOptions::max_operations_per_socket`] operations run at once on a
+//!   socket: the next is answered BATCH_TOO_LARGE and the others keep running;
+//! - at most [`WebSocketOptions::max_sockets_per_token`] sockets are open per token: the next
+//!   `connection_init` is refused with 4429;
 //! - every error sent carries `extensions.code` ([`ensure_codes`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -39,10 +45,17 @@ use crate::auth::{principal_from_headers, AuthError, Principal, TokenStore, Unau
 /// Largest message a socket may send, in bytes: the largest request body of `POST /graphql`.
 pub const MAX_MESSAGE_BYTES: usize = MAX_BODY_BYTES;
 
-/// How GraphQL over WebSocket is served (queries and mutations sent over a socket are
+/// The limits of GraphQL over WebSocket (queries and mutations sent over a socket are also
 /// bounded by the server's request timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebSocketOptions {
+    /// How long a socket may stay open without sending `connection_init`.
+    pub init_timeout: Duration,
+    /// How many operations may run at once on one socket (subscriptions, and queries and
+    /// mutations not yet answered).
+    pub max_operations_per_socket: usize,
+    /// How many sockets may be open at once with one token, on one server.
+    pub max_sockets_per_token: usize,
     /// How often the tokens of open sockets are checked for revocation.
     pub token_check_interval: Duration,
 }
@@ -50,6 +63,9 @@ pub struct WebSocketOptions {
 impl Default for WebSocketOptions {
     fn default() -> Self {
         WebSocketOptions {
+            init_timeout: Duration::from_secs(10),
+            max_operations_per_socket: 100,
+            max_sockets_per_token: 50,
             token_check_interval: Duration::from_secs(1),
         }
     }
@@ -59,6 +75,7 @@ impl Default for WebSocketOptions {
 /// the schema.
 #[derive(Clone)]
 pub struct Sockets {
+    options: WebSocketOptions,
     operation_timeout: Duration,
     registry: Registry,
 }
@@ -78,6 +95,7 @@ impl Sockets {
             options.token_check_interval,
         ));
         Sockets {
+            options,
             operation_timeout,
             registry,
         }
@@ -97,12 +115,17 @@ impl Registry {
         self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts `session` among its token's sockets.
-    fn admit(&self, token: Uuid, session: &Arc<Session>) {
-        self.lock()
+    /// Counts `session` among its token's sockets, unless that token already has `max`.
+    fn admit(&self, token: Uuid, session: &Arc<Session>, max: usize) -> bool {
+        let mut sockets = self.lock();
+        if sockets.get(&token).map_or(0, HashMap::len) >= max {
+            return false;
+        }
+        sockets
             .entry(token)
             .or_default()
             .insert(session.id, Arc::downgrade(session));
+        true
     }
 
     /// Forgets the socket `id` of `token`.
@@ -177,23 +200,36 @@ struct Session {
     id: u64,
     tokens: TokenStore,
     registry: Registry,
+    options: WebSocketOptions,
     /// The caller, once `connection_init` was accepted.
     principal: OnceLock<Principal>,
+    /// Whether `connection_init` arrived.
+    init_received: AtomicBool,
     /// Why `connection_init` was refused, if it was.
     refusal: OnceLock<Refusal>,
+    /// Operations running.
+    operations: AtomicUsize,
     /// Set when the token no longer authenticates: the socket is closed.
     revoked: watch::Sender<bool>,
 }
 
-/// Why `connection_init` was refused: the contract's code (the `connection_error` of
-/// subscriptions-transport-ws).
+/// Why `connection_init` was refused: the close code (graphql-transport-ws) and the contract's
+/// code (the `connection_error` of subscriptions-transport-ws).
 #[derive(Debug, Clone, Copy)]
 struct Refusal {
+    close_code: u16,
     code: ErrorCode,
 }
 
+/// Close code of a refused `connection_init` whose token could not be authenticated:
+/// async-graphql's own, kept for clients written against it.
+const CLOSE_UNAUTHENTICATED: u16 = 1002;
 /// Close code of a socket whose token was revoked while it was open (graphql-ws: Forbidden).
 const CLOSE_REVOKED: u16 = 4403;
+/// Close code of a socket that sent no `connection_init` in time (graphql-ws).
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// Close code of a refused `connection_init` when its token has too many sockets.
+const CLOSE_TOO_MANY_SOCKETS: u16 = 4429;
 /// Close code of a message over [`MAX_MESSAGE_BYTES`] (RFC 6455: message too big).
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -205,8 +241,11 @@ impl Session {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             tokens,
             registry: sockets.registry.clone(),
+            options: sockets.options,
             principal: OnceLock::new(),
+            init_received: AtomicBool::new(false),
             refusal: OnceLock::new(),
+            operations: AtomicUsize::new(0),
             revoked: watch::Sender::new(false),
         }
     }
@@ -225,17 +264,31 @@ impl Session {
         }
         let principal = match principal_from_headers(&self.tokens, &headers).await {
             Ok(principal) => principal,
-            Err(error) => return Err(self.refuse(error.into())),
+            Err(error) => return Err(self.refuse(CLOSE_UNAUTHENTICATED, error.into())),
         };
+        let token = principal.token_id;
         let _ = self.principal.set(principal.clone());
-        self.registry.admit(principal.token_id, &self);
+        let max = self.options.max_sockets_per_token;
+        if !self.registry.admit(token, &self, max) {
+            tracing::info!(token.id = %token, "WebSocket refused: its token has too many open");
+            return Err(self.refuse(
+                CLOSE_TOO_MANY_SOCKETS,
+                ApiError::new(
+                    ErrorCode::BatchTooLarge,
+                    format!("too many sockets: this API token already has {max} open; close one"),
+                ),
+            ));
+        }
         let mut data = Data::default();
         data.insert(principal);
         Ok(data)
     }
 
-    fn refuse(&self, error: ApiError) -> async_graphql::Error {
-        let _ = self.refusal.set(Refusal { code: error.code() });
+    fn refuse(&self, close_code: u16, error: ApiError) -> async_graphql::Error {
+        let _ = self.refusal.set(Refusal {
+            close_code,
+            code: error.code(),
+        });
         error.into()
     }
 
@@ -269,8 +322,30 @@ impl Drop for Session {
     }
 }
 
-/// Runs a socket's operations: each once its token is checked, queries and mutations bounded
-/// in time, and every error coded.
+/// An operation counted as running on its socket until dropped.
+struct Running(Arc<Session>);
+
+impl Running {
+    fn start(session: &Arc<Session>) -> Option<Running> {
+        let max = session.options.max_operations_per_socket;
+        session
+            .operations
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |running| {
+                (running < max).then_some(running + 1)
+            })
+            .ok()
+            .map(|_| Running(Arc::clone(session)))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.operations.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs a socket's operations: each counted, its token checked first, queries and mutations
+/// bounded in time, and every error coded.
 #[derive(Clone)]
 struct SocketExecutor {
     schema: MasarSchema,
@@ -292,6 +367,17 @@ impl Executor for SocketExecutor {
         request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
+        let Some(running) = Running::start(&self.session) else {
+            let max = self.session.options.max_operations_per_socket;
+            return stream::once(future::ready(error_response(ApiError::new(
+                ErrorCode::BatchTooLarge,
+                format!(
+                    "too many operations at once: this socket already runs {max}; complete one, \
+                     or open another socket"
+                ),
+            ))))
+            .boxed();
+        };
         let schema = self.schema.clone();
         let session = Arc::clone(&self.session);
         let data = session_data.unwrap_or_default();
@@ -322,7 +408,8 @@ impl Executor for SocketExecutor {
             .boxed()
         };
         responses
-            .map(|mut response| {
+            .map(move |mut response| {
+                let _counted = &running;
                 ensure_codes(&mut response);
                 response
             })
@@ -441,15 +528,24 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
     let opening = Arc::clone(&session);
     // Boxed, so that dropping it below stops every operation of the socket.
     let mut graphql = Box::pin(
-        async_graphql::http::WebSocket::new(executor, input, protocol)
-            .on_connection_init(move |payload| opening.open(payload)),
+        async_graphql::http::WebSocket::new(executor, input, protocol).on_connection_init(
+            move |payload| {
+                opening.init_received.store(true, Ordering::SeqCst);
+                opening.open(payload)
+            },
+        ),
     );
+    let init_deadline = tokio::time::sleep(session.options.init_timeout);
+    tokio::pin!(init_deadline);
     let mut revoked = session.revoked.subscribe();
     let close = loop {
         tokio::select! {
             biased;
             true = async { revoked.wait_for(|revoked| *revoked).await.is_ok() } => {
                 break Some((CLOSE_REVOKED, "Forbidden: the API token was revoked".to_owned()));
+            }
+            () = &mut init_deadline, if !session.init_received.load(Ordering::SeqCst) => {
+                break Some((CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
             }
             message = graphql.next() => match message {
                 Some(WsMessage::Text(text)) => {
@@ -458,7 +554,13 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
                         break None;
                     }
                 }
-                Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
+                Some(WsMessage::Close(code, reason)) => {
+                    let code = match session.refusal.get() {
+                        Some(refusal) if code == CLOSE_UNAUTHENTICATED => refusal.close_code,
+                        _ => code,
+                    };
+                    break Some((code, reason));
+                }
                 None if too_big.load(Ordering::SeqCst) => {
                     break Some((
                         CLOSE_TOO_BIG,
@@ -529,6 +631,7 @@ mod tests {
     #[test]
     fn a_connection_error_gets_the_refusal_code_and_nothing_else_changes() {
         let refusal = Refusal {
+            close_code: CLOSE_UNAUTHENTICATED,
             code: ErrorCode::Unauthenticated,
         };
         let error = r#"{"type":"connection_error","payload":{"message":"no"}}"#.to_owned();
