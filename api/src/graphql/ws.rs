@@ -11,7 +11,8 @@
 //! - a socket that sends no `connection_init` within [`WebSocketOptions::init_timeout`] is
 //!   closed with 4408, as graphql-ws's `connectionInitWaitTimeout`;
 //! - each query and mutation stops after the request timeout, as over HTTP, with an INTERNAL
-//!   error (see [`timed_out`]); a subscription lives as long as its socket;
+//!   error (its outcome is unknown: a mutation may have partly run); a subscription lives as
+//!   long as its socket;
 //! - at most [`WebSocketOptions::max_operations_per_socket`] operations run at once on a
 //!   socket: the next is answered BATCH_TOO_LARGE and the others keep running;
 //! - at most [`WebSocketOptions::max_sockets_per_token`] sockets are open per token: the next
