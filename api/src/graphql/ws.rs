@@ -393,6 +393,13 @@ impl Executor for SocketExecutor {
             .boxed()
         } else {
             let limit = self.operation_timeout;
+            // Set: operations run only once `connection_init` was accepted.
+            let token = self
+                .session
+                .principal
+                .get()
+                .map(|principal| principal.token_id)
+                .unwrap_or_default();
             let run: BoxFuture<'static, Result<async_graphql::Response, ApiError>> =
                 Box::pin(async move {
                     session.check_token().await?;
@@ -403,7 +410,16 @@ impl Executor for SocketExecutor {
                 match tokio::time::timeout(limit, run).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(error)) => error_response(error),
-                    Err(_) => error_response(timed_out(limit)),
+                    Err(_) => {
+                        let timeout_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+                        tracing::warn!(
+                            token.id = %token,
+                            request.timeout_ms = timeout_ms,
+                            "a query or mutation over a WebSocket was stopped at the request \
+                             timeout"
+                        );
+                        error_response(timed_out(limit))
+                    }
                 }
             })
             .boxed()
@@ -425,10 +441,6 @@ impl Executor for SocketExecutor {
 /// stops an operation that may have partly run (a mutation's outcome is then unknown), which
 /// is INTERNAL's meaning: the server failed to answer this request.
 fn timed_out(limit: Duration) -> ApiError {
-    tracing::warn!(
-        limit_ms = limit.as_millis() as u64,
-        "an operation over a WebSocket was stopped at the request timeout"
-    );
     ApiError::new(
         ErrorCode::Internal,
         format!(
