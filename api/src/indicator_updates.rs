@@ -52,10 +52,10 @@ impl UpdateHub {
 
 async fn watch(pool: PgPool, sender: Weak<broadcast::Sender<IndicatorsUpdate>>) {
     let mut seen: Option<Vec<Checkpoint>> = None;
-    let mut ticks = tokio::time::interval(INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        // A full interval after the last updates were sent (not a fixed tick, which would
+        // follow a slow look closely): a programme never gets two within a second.
+        tokio::time::sleep(INTERVAL).await;
         let Some(strong) = sender.upgrade() else {
             return;
         };

@@ -4,7 +4,9 @@
 //! - `POST /graphql`, `GET /graphql` (GraphiQL), `GET /graphql/ws`: see [`crate::graphql`].
 //!
 //! Every request body is limited to [`MAX_BODY_BYTES`] and every request to
-//! [`ServerOptions::request_timeout`] (408 after it).
+//! [`ServerOptions::request_timeout`] (408 after it); over a WebSocket, every message is
+//! limited to the same size and every query and mutation to the same time, along with the
+//! socket's own limits ([`ServerOptions::websocket`], see [`crate::graphql::ws`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use sqlx::PgPool;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{bearer_token, TokenStore};
-use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions};
+use crate::graphql::{self, ApiContext, GraphqlState, SchemaOptions, Sockets, WebSocketOptions};
 use crate::indicator_updates::UpdateHub;
 use crate::notices::NoticeHub;
 use crate::privacy::PersonalDataVault;
@@ -26,7 +28,8 @@ use crate::write::{DirectoryError, WriteSide};
 
 pub use crate::graphql::MAX_BODY_BYTES;
 
-/// How long a request may take before it is answered 408 Request Timeout.
+/// How long a request may take before it is answered 408 Request Timeout (and a query or
+/// mutation sent over a WebSocket before it is stopped with an INTERNAL error).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the server is set up.
@@ -34,8 +37,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServerOptions {
     /// The GraphQL schema's options (introspection, depth and complexity limits).
     pub schema: SchemaOptions,
-    /// How long a request may take.
+    /// How long a request may take, and a query or mutation sent over a WebSocket.
     pub request_timeout: Duration,
+    /// The limits of GraphQL over WebSocket.
+    pub websocket: WebSocketOptions,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +48,7 @@ impl Default for ServerOptions {
         ServerOptions {
             schema: SchemaOptions::default(),
             request_timeout: REQUEST_TIMEOUT,
+            websocket: WebSocketOptions::default(),
         }
     }
 }
@@ -79,6 +85,7 @@ impl AppState {
         Ok(AppState {
             graphql: GraphqlState {
                 schema: graphql::build_schema(context, options.schema),
+                sockets: Sockets::start(tokens.clone(), options.websocket, options.request_timeout),
                 tokens,
             },
             pool,

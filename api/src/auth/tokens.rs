@@ -192,6 +192,23 @@ impl TokenStore {
         Ok(revoked)
     }
 
+    /// Which of the tokens `ids` no longer authenticate: revoked, or not stored at all. One
+    /// query for all of them, through the primary key, so that the tokens of every open
+    /// WebSocket can be checked together, however many there are.
+    pub async fn revoked_among(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT wanted.id FROM unnest($1::uuid[]) AS wanted (id) \
+             LEFT JOIN api_tokens ON api_tokens.id = wanted.id \
+             WHERE api_tokens.id IS NULL OR api_tokens.revoked_at IS NOT NULL",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// The principal of `secret`, if it is a live token.
     ///
     /// The secret is hashed and the hash looked up through the table's unique index. No

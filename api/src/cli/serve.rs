@@ -9,7 +9,7 @@ use masar_projections::seal::{self, SealError, SealOutcome};
 use sqlx::PgPool;
 
 use super::Config;
-use crate::graphql::SchemaOptions;
+use crate::graphql::{SchemaOptions, WebSocketOptions};
 use crate::privacy::{KeyStore, MasterKeyError, PersonalDataVault};
 use crate::seal_key::SealKey;
 use crate::server::{AppState, ServerOptions};
@@ -66,6 +66,25 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub db_startup_timeout: u64,
+    /// How long, in milliseconds, a request may take before it is answered 408 Request
+    /// Timeout; a query or mutation sent over a WebSocket is stopped after as long, with an
+    /// INTERNAL error.
+    #[arg(
+        long,
+        env = "MASAR_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000)
+    )]
+    pub request_timeout_ms: u64,
+    /// How long, in milliseconds, a WebSocket may stay open without sending
+    /// `connection_init`; it is then closed with 4408.
+    #[arg(
+        long,
+        env = "MASAR_WS_INIT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    pub ws_init_timeout_ms: u64,
 }
 
 /// Opens the database, serves until a shutdown signal, then closes the database (stopping the
@@ -137,7 +156,11 @@ pub(super) async fn serve(
             trusted_seal_key,
             ..SchemaOptions::default()
         },
-        ..ServerOptions::default()
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        websocket: WebSocketOptions {
+            init_timeout: Duration::from_millis(args.ws_init_timeout_ms),
+            ..WebSocketOptions::default()
+        },
     };
     rebuild_marked_projections(&database.pool).await?;
     let state = AppState::new(database.pool.clone(), vault, options).await?;

@@ -1,17 +1,15 @@
 //! GraphQL over HTTP: `POST /graphql` (application/json), the GraphiQL page at
-//! `GET /graphql`, and subscriptions over WebSocket (graphql-ws) at `/graphql/ws`.
+//! `GET /graphql`, and subscriptions over WebSocket (graphql-ws) at `/graphql/ws` (see
+//! [`super::ws`]).
 //!
 //! Every request is authenticated first, from `Authorization: Bearer <token>` (on a
 //! WebSocket, from the `Authorization` field of `connection_init`'s payload): without a live
 //! token nothing is parsed or executed, and the answer is one UNAUTHENTICATED error.
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +19,7 @@ use masar_domain::ErrorCode;
 use super::error::{ensure_codes, ApiError};
 use super::graphiql;
 use super::schema::MasarSchema;
+use super::ws::{self, Sockets};
 use crate::auth::{principal_from_headers, TokenStore};
 
 /// Largest request body accepted, in bytes (2 MiB: a full batch of 1000 events fits).
@@ -33,6 +32,8 @@ pub struct GraphqlState {
     pub schema: MasarSchema,
     /// API tokens, to authenticate requests.
     pub tokens: TokenStore,
+    /// The open WebSockets and their limits.
+    pub sockets: Sockets,
 }
 
 /// The GraphQL routes: `/graphql` (POST: queries and mutations; GET: GraphiQL),
@@ -42,7 +43,7 @@ pub fn routes(state: GraphqlState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql::page).post(graphql_post))
         .route("/graphql/assets/{file}", get(graphiql::asset))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .with_state(state)
 }
 
@@ -121,7 +122,7 @@ async fn graphql_post(
 
 /// Whether the operation the request runs is a subscription (a query that does not parse is
 /// left to the schema, which says why).
-fn is_subscription(request: &async_graphql::Request) -> bool {
+pub(super) fn is_subscription(request: &async_graphql::Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };
@@ -158,37 +159,4 @@ fn json_response(status: StatusCode, response: &async_graphql::Response) -> Resp
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
-}
-
-/// `GET /graphql/ws`: graphql-ws (and the older subscriptions-transport-ws). The token comes
-/// in `connection_init`'s payload, as `{"Authorization": "Bearer <token>"}`.
-async fn graphql_ws(
-    State(state): State<GraphqlState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let GraphqlState { schema, tokens } = state;
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let mut headers = HeaderMap::new();
-                    let token = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(serde_json::Value::as_str)
-                        .and_then(|value| HeaderValue::from_str(value).ok());
-                    if let Some(token) = token {
-                        headers.insert(AUTHORIZATION, token);
-                    }
-                    let principal = principal_from_headers(&tokens, &headers)
-                        .await
-                        .map_err(ApiError::from)?;
-                    let mut data = Data::default();
-                    data.insert(principal);
-                    Ok(data)
-                })
-                .serve()
-        })
 }

@@ -11,7 +11,8 @@
 //! - [`error`]: every error mapped once to the contract's `ErrorCode`, in `extensions.code`.
 //! - [`stale`]: reads of a projection that did not catch up within the wait, logged and
 //!   marked in the response's `extensions.stale`.
-//! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`, subscriptions at `/graphql/ws`.
+//! - [`http`]: `POST /graphql`, GraphiQL at `GET /graphql`; [`ws`]: GraphQL over WebSocket at
+//!   `/graphql/ws`, with the same safeguards and a socket's own limits.
 //! - [`graphiql`]: the GraphiQL page and its vendored assets, embedded in the binary.
 
 pub mod cost;
@@ -29,6 +30,7 @@ pub mod schema;
 pub mod stale;
 pub mod subscription;
 pub mod types;
+pub mod ws;
 
 use async_graphql::Context;
 use masar_domain::ErrorCode;
@@ -36,6 +38,7 @@ use masar_domain::ErrorCode;
 pub use self::error::ApiError;
 pub use self::http::{routes, GraphqlState, MAX_BODY_BYTES};
 pub use self::schema::{build_schema, sdl, ApiContext, MasarSchema, SchemaOptions};
+pub use self::ws::{Sockets, WebSocketOptions, MAX_MESSAGE_BYTES};
 
 use crate::auth::Principal;
 
