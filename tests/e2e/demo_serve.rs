@@ -17,7 +17,7 @@ use masar_projections::database::{EmbeddedPostgres, EMBEDDED_DATABASE};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::helpers::MASAR;
+use crate::helpers::{free_port, wait_until_healthy, MASAR};
 
 /// A `masar` command on the embedded default in `data_dir` (no `DATABASE_URL`).
 fn masar(data_dir: &Path) -> Command {
@@ -32,14 +32,6 @@ fn masar(data_dir: &Path) -> Command {
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null());
     command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The people per programme of the demo's summary line
@@ -90,21 +82,8 @@ impl Server {
             address: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         };
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(response) = server
-                .client
-                .get(format!("{}/health", server.address))
-                .send()
-                .await
-            {
-                if response.status().is_success() {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "masar did not start serving");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_healthy(&server.client, &server.address, within).await;
+        server
     }
 
     async fn graphql(&self, token: &str, query: &str, variables: Value) -> Value {

@@ -49,7 +49,8 @@ impl Drop for TestApp {
     }
 }
 
-fn free_port() -> u16 {
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -114,21 +115,29 @@ async fn spawn_on(db: TestDatabase, env: &[(&str, &str)], log: Option<&Path>) ->
     let process = command.spawn().unwrap();
     let address = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(format!("{address}/health")).send().await {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "masar did not start serving");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_healthy(&client, &address, Duration::from_secs(30)).await;
     TestApp {
         address,
         db,
         process,
         client,
+    }
+}
+
+/// Waits until `GET {address}/health` answers 200, at most `within`.
+pub async fn wait_until_healthy(client: &reqwest::Client, address: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(response) = client.get(format!("{address}/health")).send().await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "masar did not start serving at {address}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

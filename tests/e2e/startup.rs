@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use masar_projections::testing::private_cluster;
 
-use crate::helpers::MASAR;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{free_port, wait_until_healthy, MASAR};
 
 #[tokio::test]
 async fn serve_waits_for_a_database_that_starts_after_it() {
@@ -44,21 +36,12 @@ async fn serve_waits_for_a_database_that_starts_after_it() {
     assert!(serve.try_wait().unwrap().is_none(), "serve gave up at once");
     cluster.server().start().await.unwrap();
 
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "serve never served");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_healthy(
+        &reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(30),
+    )
+    .await;
     let _ = serve.kill();
     let _ = serve.wait();
     let logged = std::fs::read_to_string(log.path()).unwrap();

@@ -15,7 +15,7 @@ use masar_projections::testing::fresh_database;
 use uuid::Uuid;
 
 use crate::common::{identified, org, record, sensitised, set_up};
-use crate::helpers::MASAR;
+use crate::helpers::{free_port, wait_until_healthy, MASAR};
 
 #[tokio::test]
 async fn serve_rebuilds_the_projections_an_upgrade_marked_before_answering() {
@@ -102,11 +102,7 @@ impl Drop for Server {
 
 /// Starts `masar serve` against `url` on a free port and waits until `/health` answers.
 async fn serve_until_healthy(url: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let server = Server(
         std::process::Command::new(MASAR)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -121,21 +117,13 @@ async fn serve_until_healthy(url: &str) -> Server {
             .spawn()
             .unwrap(),
     );
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            if response.status().is_success() {
-                return server;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "masar did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_healthy(
+        &reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(60),
+    )
+    .await;
+    server
 }
 
 #[tokio::test]
