@@ -1,4 +1,6 @@
-//! The served schema keeps the contract (`shared/contract/schema.graphql`): every type, field,
+//! The repository's copies of the contract (`api/contract/`) equal the published ones wherever
+//! both are present, and the served schema keeps the contract (`api/contract/schema.graphql`):
+//! every type, field,
 //! argument (with its type and default), enum value, input field, scalar and `@oneOf` of the
 //! contract exists in the served SDL with the same type. The served schema may add, never
 //! remove or change; what it adds to an existing field or input must be optional.
@@ -16,12 +18,13 @@ use async_graphql::parser::types::{
 };
 use async_graphql::Positioned;
 
-/// The contract as published next to this repository, when it is there (a checkout beside
-/// `shared/`).
-const SHARED_CONTRACT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/contract/schema.graphql"
-);
+/// The contract's folder as published next to this repository, when it is there (a checkout
+/// beside `shared/`).
+const SHARED_CONTRACT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/contract");
+
+/// The repository's own copies of the contract's files (`schema.graphql`, `INDICATORS.md`,
+/// `CLI.md`), so that every checkout has them.
+const CONTRACT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contract");
 
 /// The repository's own copy of the contract, so that the check runs in any checkout; it must
 /// equal the published one wherever both are present.
@@ -257,16 +260,32 @@ fn differences(contract: &Document, served: &Document) -> Vec<String> {
     differences
 }
 
+/// Every file of the published contract has its copy in the repository, equal to it, wherever
+/// both are present.
+#[test]
+fn the_repository_s_copies_equal_the_published_contract() {
+    let Ok(published) = std::fs::read_dir(SHARED_CONTRACT_DIR) else {
+        return;
+    };
+    for entry in published {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let copy = format!("{CONTRACT_DIR}/{name}");
+        let copied = std::fs::read_to_string(&copy)
+            .unwrap_or_else(|error| panic!("no copy of {} at {copy}: {error}", path.display()));
+        assert_eq!(
+            copied,
+            std::fs::read_to_string(&path).unwrap(),
+            "{copy} differs from the published {}: copy it again",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_served_schema_keeps_the_contract() {
     let contract_text = std::fs::read_to_string(CONTRACT)
         .unwrap_or_else(|error| panic!("cannot read the contract at {CONTRACT}: {error}"));
-    if let Ok(published) = std::fs::read_to_string(SHARED_CONTRACT) {
-        assert_eq!(
-            contract_text, published,
-            "{CONTRACT} differs from the published contract {SHARED_CONTRACT}: copy it again"
-        );
-    }
     let served_text = masar::graphql::sdl();
     let exported = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("served-schema.graphql");
     std::fs::write(&exported, &served_text).unwrap();
