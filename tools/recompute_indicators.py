@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recompute a programme's milestone indicators from a Masar export, independently of Masar.
 
-Written from shared/contract/INDICATORS.md (the rules behind `Query.indicators`) and the
+Written from api/contract/INDICATORS.md (the rules behind `Query.indicators`) and the
 export format of docs/event-encoding.md, with the Python standard library only. It reads the
 JSON Lines written by `masar export events` (streamed, one line at a time) and prints, for one
 programme and one period, the COUNT milestone indicators and FOLLOW_UP_RATE:
@@ -377,7 +377,7 @@ def show(value) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description="Recompute a programme's milestone indicators from a "
-        "`masar export events` file (shared/contract/INDICATORS.md).",
+        "`masar export events` file (api/contract/INDICATORS.md).",
     )
     parser.add_argument("export", help="the JSON Lines export")
     parser.add_argument("--programme", required=True, help="programme code, e.g. AMUDDU-RSK")

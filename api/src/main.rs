@@ -1,4 +1,4 @@
-//! The `masar` command line: see `shared/contract/CLI.md` and the README.
+//! The `masar` command line: see `api/contract/CLI.md` and the README.
 
 use std::process::ExitCode;
 

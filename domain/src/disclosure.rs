@@ -1,4 +1,4 @@
-//! Disclosure control's rules that depend on nothing but dates (`shared/contract/INDICATORS.md`,
+//! Disclosure control's rules that depend on nothing but dates (`api/contract/INDICATORS.md`,
 //! "Disclosure control"): the periods whose figures are published to the protected roles
 //! (PARTNER and DASHBOARD). A protected role asking for any other period could difference two
 //! overlapping periods down to a few people.

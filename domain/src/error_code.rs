@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Why a request or a submitted item was refused, exactly as `ErrorCode` in the GraphQL
-/// contract (`shared/contract/schema.graphql`).
+/// contract (`api/contract/schema.graphql`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {

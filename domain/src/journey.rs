@@ -1,6 +1,7 @@
 //! Pure derivation of a beneficiary's milestones and stage from their journey records,
-//! exactly as `shared/contract/INDICATORS.md` (milestones) and `shared/DESIGN.md` (stage)
-//! define them. The aggregate, the projections and the indicator engine all use these
+//! exactly as `api/contract/INDICATORS.md` defines the milestones; the stage is the furthest
+//! pathway step reached and not retracted (identified < sensitised < trained < incubated <
+//! employed < followed up). The aggregate, the projections and the indicator engine all use these
 //! functions, so the rules exist once.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -676,7 +676,7 @@ contract_enum! {
 }
 
 contract_enum! {
-    /// The indicators of `shared/contract/INDICATORS.md`.
+    /// The indicators of `api/contract/INDICATORS.md`.
     pub enum IndicatorCode {
         /// Beneficiaries identified.
         Identified = "IDENTIFIED",

@@ -1,5 +1,5 @@
 //! The `beneficiaries` projection: one row per beneficiary stream in `beneficiary_state`,
-//! with the stage, demographics and the milestone dates of `shared/contract/INDICATORS.md`.
+//! with the stage, demographics and the milestone dates of `api/contract/INDICATORS.md`.
 //!
 //! A row is always the fold of the stream's events up to the projection's checkpoint, by the
 //! domain's own code (`Beneficiary::from_events`, `masar_domain::journey`): a retraction or a

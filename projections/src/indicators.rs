@@ -1,4 +1,4 @@
-//! The indicator engine: `shared/contract/INDICATORS.md` as SQL over the projections.
+//! The indicator engine: `api/contract/INDICATORS.md` as SQL over the projections.
 //!
 //! Beneficiary indicators are sums of the milestone counts that the `beneficiaries`
 //! projection keeps beside its rows (`crate::milestone_counts`, whose milestone dates the

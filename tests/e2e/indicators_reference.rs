@@ -2,7 +2,7 @@
 //! four partners in three regions, with drop-outs, late entries, retractions (identifications
 //! included) and exits — is recorded through the API in three phases; the whole event log is
 //! read back as an auditor would, every indicator is recomputed from it with an independent
-//! implementation of `shared/contract/INDICATORS.md` (`reference/compute.rs`), and the server's
+//! implementation of `api/contract/INDICATORS.md` (`reference/compute.rs`), and the server's
 //! `indicators` must give exactly the same table for several periods, `asOf` instants and
 //! disaggregations. A DASHBOARD reads the same figures with small counts suppressed.
 

@@ -169,7 +169,7 @@ impl Config {
     }
 }
 
-/// The subcommands of `shared/contract/CLI.md`.
+/// The subcommands of `api/contract/CLI.md`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve HTTP (health now; GraphQL at /graphql) until SIGINT or SIGTERM.

@@ -21,7 +21,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MASAR_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Whether GraphQL introspection queries are answered (GraphiQL and code generators need
-    /// them; the schema is public in shared/contract anyway). `false` turns them off.
+    /// them; the schema is public in api/contract anyway). `false` turns them off.
     #[arg(
         long,
         env = "MASAR_GRAPHQL_INTROSPECTION",

@@ -1,4 +1,4 @@
-//! Masar's GraphQL API: the schema of `shared/contract/schema.graphql`, served over HTTP.
+//! Masar's GraphQL API: the schema of `api/contract/schema.graphql`, served over HTTP.
 //!
 //! - [`schema`]: the root types, the query limits, and [`ApiContext`], what resolvers reach;
 //!   the schema builds without HTTP or a database ([`sdl`]).

@@ -191,7 +191,7 @@ impl Query {
         })
     }
 
-    /// Indicator table of one programme. See shared/contract/INDICATORS.md for the exact
+    /// Indicator table of one programme. See api/contract/INDICATORS.md for the exact
     /// definitions.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::cost::indicators(as_of.is_some(), \

@@ -164,7 +164,7 @@ impl Extension for QueryGuardExtension {
         if !self.introspection && introspects(&document) {
             return Err(ApiError::new(
                 ErrorCode::Validation,
-                "introspection is switched off on this server (MASAR_GRAPHQL_INTROSPECTION):                  the schema is published in shared/contract/schema.graphql",
+                "introspection is switched off on this server (MASAR_GRAPHQL_INTROSPECTION):                  the schema is published in api/contract/schema.graphql",
             )
             .into_server_error());
         }

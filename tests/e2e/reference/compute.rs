@@ -1,5 +1,5 @@
 //! The reference computation: the indicator table of one programme, recomputed from the raw
-//! event log exactly as `shared/contract/INDICATORS.md` words it, with nothing of the server's
+//! event log exactly as `api/contract/INDICATORS.md` words it, with nothing of the server's
 //! own code. Each rule of the contract is one small, readable piece below.
 
 use std::collections::{BTreeMap, BTreeSet};
