@@ -104,6 +104,9 @@ async fn step(
             programmes.extend(updates::every_programme(&mut connection).await?);
         }
     }
+    if programmes.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut position = i64::MAX;
     for name in PROJECTIONS {
         position = position.min(feed::reflected_position(&mut connection, name).await?);

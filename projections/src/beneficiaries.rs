@@ -41,6 +41,12 @@ pub const TABLES: [&str; 3] = [
 /// Aggregate type of beneficiary streams.
 pub const AGGREGATE_TYPE: &str = "Beneficiary";
 
+/// SQL for the programme that the `Identified` event `alias` names, read from its payload
+/// (for choosing streams from the log itself, without a projection).
+pub fn identified_programme_sql(alias: &str) -> String {
+    format!("{alias}.payload -> 'fact' -> 'Identified' ->> 'programme_code'")
+}
+
 /// Columns of `beneficiary_state`, in the order [`BeneficiaryRow::write`] writes them.
 pub const COLUMNS: &str = "beneficiary_id, programme_code, partner_code, sex, birth_year, \
     age_band, nationality, legal_status, region, city, identified_at, stage, active, consent, \

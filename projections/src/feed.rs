@@ -328,20 +328,11 @@ pub async fn apply_next_batch_on<P: Projection>(
 
 /// Applies batches until no safe event is left; the number applied.
 pub async fn catch_up<P: Projection>(pool: &PgPool, projection: &P) -> Result<u64, FeedError> {
-    catch_up_in_batches(pool, projection, BATCH_SIZE).await
-}
-
-/// [`catch_up`] in batches of at most `batch_size` events.
-pub async fn catch_up_in_batches<P: Projection>(
-    pool: &PgPool,
-    projection: &P,
-    batch_size: i64,
-) -> Result<u64, FeedError> {
     let mut connection = pool.acquire().await?;
-    catch_up_on(&mut connection, projection, batch_size).await
+    catch_up_on(&mut connection, projection, BATCH_SIZE).await
 }
 
-/// [`catch_up_in_batches`] on `connection`.
+/// [`catch_up`] on `connection`, in batches of at most `batch_size` events.
 pub async fn catch_up_on<P: Projection>(
     connection: &mut PgConnection,
     projection: &P,
@@ -423,12 +414,6 @@ async fn run_as_leader<P: Projection>(
     // every later runner waiting as a standby.
     let mut lock = pool.acquire().await?;
     lock.close_on_drop();
-    // Batches are applied on a connection of the runner's own, closed with it too: a runner
-    // stopped in the middle of a batch (its future dropped) must not hand the pool a
-    // connection in the middle of a query or a COPY, whose next user would read another
-    // query's answers. Closing it rolls the batch back.
-    let mut batches = pool.acquire().await?;
-    batches.close_on_drop();
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(lock_key(name))
@@ -440,6 +425,12 @@ async fn run_as_leader<P: Projection>(
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     tracing::debug!(projection = name, "projection runner active");
+    // Batches are applied on a connection of the runner's own, closed with it too: a runner
+    // stopped in the middle of a batch (its future dropped) must not hand the pool a
+    // connection in the middle of a query or a COPY, whose next user would read another
+    // query's answers. Closing it rolls the batch back.
+    let mut batches = pool.acquire().await?;
+    batches.close_on_drop();
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen("masar_events").await?;
     loop {

@@ -534,15 +534,15 @@ async fn as_of_tables(
     // Every stream that may have been in the programme by then: one with an identification
     // in it recorded by then (retracted or not), chosen from the log itself so that the
     // figures as known then never depend on the state of a projection.
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT e.aggregate_id, e.global_position, e.payload::text AS payload FROM events e \
          WHERE e.aggregate_type = $1 AND e.recorded_at <= $3 \
            AND e.aggregate_id IN (SELECT i.aggregate_id FROM events i \
              WHERE i.aggregate_type = $1 AND i.event_type = 'Identified' \
-               AND i.recorded_at <= $3 \
-               AND i.payload -> 'fact' -> 'Identified' ->> 'programme_code' = $2) \
+               AND i.recorded_at <= $3 AND {} = $2) \
          ORDER BY e.aggregate_id, e.sequence",
-    )
+        beneficiaries::identified_programme_sql("i")
+    ))
     .bind(beneficiaries::AGGREGATE_TYPE)
     .bind(programme)
     .bind(as_of)

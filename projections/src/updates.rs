@@ -19,30 +19,27 @@ pub async fn programmes_applied(
     from: Checkpoint,
     to: Checkpoint,
 ) -> Result<BTreeSet<String>, FeedError> {
-    let sql = match name {
+    let applied = "e.aggregate_type = $1 \
+        AND (e.transaction_id, e.global_position) > ($2::text::xid8, $3) \
+        AND (e.transaction_id, e.global_position) <= ($4::text::xid8, $5)";
+    let (sql, aggregate_type) = match name {
         // Every programme a touched beneficiary was ever identified in.
-        beneficiaries::NAME => {
-            "SELECT DISTINCT i.payload -> 'fact' -> 'Identified' ->> 'programme_code' FROM events i \
-             WHERE i.aggregate_type = $1 AND i.event_type = 'Identified' \
-               AND i.aggregate_id IN (SELECT e.aggregate_id FROM events e \
-                 WHERE e.aggregate_type = $1 \
-                   AND (e.transaction_id, e.global_position) > ($2::text::xid8, $3) \
-                   AND (e.transaction_id, e.global_position) <= ($4::text::xid8, $5))"
-        }
-        activities::NAME => {
-            "SELECT DISTINCT e.aggregate_id FROM events e \
-             WHERE e.aggregate_type = $1 \
-               AND (e.transaction_id, e.global_position) > ($2::text::xid8, $3) \
-               AND (e.transaction_id, e.global_position) <= ($4::text::xid8, $5)"
-        }
+        beneficiaries::NAME => (
+            format!(
+                "SELECT DISTINCT {} FROM events i \
+                 WHERE i.aggregate_type = $1 AND i.event_type = 'Identified' \
+                   AND i.aggregate_id IN (SELECT e.aggregate_id FROM events e WHERE {applied})",
+                beneficiaries::identified_programme_sql("i")
+            ),
+            beneficiaries::AGGREGATE_TYPE,
+        ),
+        activities::NAME => (
+            format!("SELECT DISTINCT e.aggregate_id FROM events e WHERE {applied}"),
+            activities::AGGREGATE_TYPE,
+        ),
         _ => return Ok(BTreeSet::new()),
     };
-    let aggregate_type = if name == beneficiaries::NAME {
-        beneficiaries::AGGREGATE_TYPE
-    } else {
-        activities::AGGREGATE_TYPE
-    };
-    let codes: Vec<Option<String>> = sqlx::query_scalar(sql)
+    let codes: Vec<Option<String>> = sqlx::query_scalar(&sql)
         .bind(aggregate_type)
         .bind(from.xid())
         .bind(from.global_position)

@@ -42,6 +42,17 @@ pub struct IndicatorRequest {
     pub suppress_below: Option<i64>,
 }
 
+/// The programme of `code`, or UNKNOWN_PROGRAMME on the `programmeCode` argument.
+pub(crate) async fn known_programme(pool: &PgPool, code: &str) -> Result<Programme, ApiError> {
+    super::reads::programme(pool, code).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownProgramme,
+            format!("no programme has the code {code:?}: see `programmes` for the codes"),
+        )
+        .with_field("programmeCode")
+    })
+}
+
 /// Computes the report for `request` over the projections.
 pub async fn report(pool: &PgPool, request: IndicatorRequest) -> Result<IndicatorReport, ApiError> {
     let language = request.language.trim().to_ascii_lowercase();
@@ -57,13 +68,7 @@ pub async fn report(pool: &PgPool, request: IndicatorRequest) -> Result<Indicato
         .with_field("language"));
     }
     let code = request.programme_code.trim().to_owned();
-    let Some(programme) = super::reads::programme(pool, &code).await? else {
-        return Err(ApiError::new(
-            ErrorCode::UnknownProgramme,
-            format!("no programme has the code {code:?}: see `programmes` for the codes"),
-        )
-        .with_field("programmeCode"));
-    };
+    let programme = known_programme(pool, &code).await?;
     let start = programme
         .facts()
         .map(|facts| facts.start_date)

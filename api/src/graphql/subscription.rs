@@ -4,10 +4,10 @@
 
 use async_graphql::{Context, Subscription as SubscriptionRoot};
 use futures::stream::{BoxStream, StreamExt};
-use masar_domain::ErrorCode;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::error::ApiError;
+use super::indicators::known_programme;
 use super::inputs::sql_argument;
 use super::scalars::{DateTime, Position, Uuid};
 use super::types::{IndicatorsUpdate, JourneyEventNotice};
@@ -30,32 +30,21 @@ impl Subscription {
     ) -> Result<BoxStream<'static, JourneyEventNotice>, ApiError> {
         let scope = Access::journey_notice_scope(principal(ctx)?)?;
         let programme_code = programme_code.map(|code| code.trim().to_owned());
-        let receiver = api(ctx)?.notices.subscribe();
-        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(notice) => return Some((notice, receiver)),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a subscriber was too slow and missed notices");
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        })
-        .filter(move |notice| {
-            let wanted = programme_code
-                .as_deref()
-                .is_none_or(|code| notice.programme_code == code)
-                && visible(&scope, notice);
-            futures::future::ready(wanted)
-        })
-        .map(|notice| JourneyEventNotice {
-            global_position: Position(notice.global_position),
-            programme_code: notice.programme_code,
-            beneficiary_id: Uuid(notice.beneficiary_id),
-            event_type: notice.event_type,
-            occurred_at: DateTime(notice.occurred_at),
-        });
+        let stream = received(api(ctx)?.notices.subscribe(), "notices")
+            .filter(move |notice| {
+                let wanted = programme_code
+                    .as_deref()
+                    .is_none_or(|code| notice.programme_code == code)
+                    && visible(&scope, notice);
+                futures::future::ready(wanted)
+            })
+            .map(|notice| JourneyEventNotice {
+                global_position: Position(notice.global_position),
+                programme_code: notice.programme_code,
+                beneficiary_id: Uuid(notice.beneficiary_id),
+                event_type: notice.event_type,
+                occurred_at: DateTime(notice.occurred_at),
+            });
         Ok(stream.boxed())
     }
 
@@ -69,35 +58,34 @@ impl Subscription {
         Access::can_read_indicators(principal(ctx)?)?;
         let api = api(ctx)?;
         let code = sql_argument("programmeCode", programme_code.trim())?.to_owned();
-        if super::reads::programme(&api.write.pool, &code)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::new(
-                ErrorCode::UnknownProgramme,
-                format!("no programme has the code {code:?}: see `programmes` for the codes"),
-            )
-            .with_field("programmeCode"));
-        }
-        let receiver = api.indicator_updates.subscribe();
-        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(update) => return Some((update, receiver)),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a subscriber was too slow and missed updates");
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        })
-        .filter(move |update| futures::future::ready(update.programme_code == code))
-        .map(|update| IndicatorsUpdate {
-            programme_code: update.programme_code,
-            position: Position(update.position),
-        });
+        known_programme(&api.write.pool, &code).await?;
+        let stream = received(api.indicator_updates.subscribe(), "updates")
+            .filter(move |update| futures::future::ready(update.programme_code == code))
+            .map(|update| IndicatorsUpdate {
+                programme_code: update.programme_code,
+                position: Position(update.position),
+            });
         Ok(stream.boxed())
     }
+}
+
+/// What `receiver` receives, as a stream that ends when the hub closes; a subscriber too slow
+/// to keep up misses some `what` (logged) and goes on.
+fn received<T: Clone + Send + 'static>(
+    receiver: broadcast::Receiver<T>,
+    what: &'static str,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(item) => return Some((item, receiver)),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "a subscriber was too slow and missed {what}");
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
 }
 
 fn visible(scope: &BeneficiaryScope, notice: &Notice) -> bool {
