@@ -86,9 +86,9 @@ impl Server {
         server
     }
 
-    async fn graphql(&self, token: &str, query: &str, variables: Value) -> Value {
-        let body: Value = self
-            .client
+    /// The whole answer to `query`, errors and all.
+    async fn answer(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
             .post(format!("{}/graphql", self.address))
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
@@ -97,7 +97,11 @@ impl Server {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn graphql(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.answer(token, query, variables).await;
         assert!(body.get("errors").is_none(), "{body:#}");
         body["data"].clone()
     }
@@ -236,17 +240,13 @@ async fn demo_then_serve_catches_up_the_whole_backlog_exactly() {
 /// than one answer carries), and while verifications and as-of reports run side by side,
 /// everyone else's cheap reads are answered at once.
 async fn expensive_requests_hold_nobody_up(server: &Server, token: &str) {
-    let body: Value = server
-        .client
-        .post(format!("{}/graphql", server.address))
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ indicators(programmeCode: \"WORK4LIFE\", disaggregateBy: [SEX, AGE_BAND, REGION, PARTNER, NATIONALITY, LEGAL_STATUS, MONTH, QUARTER]) { position } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = server
+        .answer(
+            token,
+            "{ indicators(programmeCode: \"WORK4LIFE\", disaggregateBy: [SEX, AGE_BAND, REGION, PARTNER, NATIONALITY, LEGAL_STATUS, MONTH, QUARTER]) { position } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
         "{body:#}"

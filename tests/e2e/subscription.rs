@@ -365,6 +365,23 @@ async fn settle(app: &TestApp, admin: &str) {
 }
 
 /// Identifies a new beneficiary in `programme` as `token`: the event's global position.
+/// Records, as `token`, the identification of a new beneficiary in AMUDDU-RSK, checking it
+/// is accepted.
+async fn identify_someone(app: &TestApp, token: &str) {
+    let accepted = record(
+        app,
+        token,
+        vec![submission(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            "2024-03-01T09:00:00Z",
+            identified(),
+        )],
+    )
+    .await;
+    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+}
+
 async fn identify_in(app: &TestApp, token: &str, admin: &str, programme: &str) -> i64 {
     let beneficiary = Uuid::new_v4();
     let accepted = record(
@@ -565,18 +582,7 @@ async fn a_revoked_token_closes_its_sockets_and_nothing_sent_after_runs() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // While the tokens are live, their subscriptions deliver.
-    let accepted = record(
-        app,
-        partner,
-        vec![submission(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            "2024-03-01T09:00:00Z",
-            identified(),
-        )],
-    )
-    .await;
-    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+    identify_someone(app, partner).await;
     assert_eq!(notices(&mut subscribed, 1).await.len(), 1);
     assert_eq!(notices(&mut other, 1).await.len(), 1);
 
@@ -938,17 +944,6 @@ async fn queries_over_the_socket_stop_at_the_request_timeout_and_subscriptions_d
     lock.rollback().await.unwrap();
 
     // The subscription, older than the timeout by now, still delivers.
-    let accepted = record(
-        app,
-        partner,
-        vec![submission(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            "2024-03-01T09:00:00Z",
-            identified(),
-        )],
-    )
-    .await;
-    assert_eq!(accepted["accepted"], 1, "{accepted:#}");
+    identify_someone(app, partner).await;
     assert_eq!(notices(&mut socket, 1).await.len(), 1);
 }
