@@ -548,9 +548,21 @@ async fn as_of_tables(
     .bind(as_of)
     .fetch_all(&mut *connection)
     .await?;
-    let streams = beneficiaries::group_streams(&rows)?;
+    // Decoding and folding every stream of a programme is CPU work: on a blocking thread, so
+    // that it holds up no other request (as a rebuild's folding does).
+    let programme_code = programme.to_owned();
+    let tally = tokio::task::spawn_blocking(move || count_streams(&rows, &programme_code))
+        .await
+        .map_err(|_| FeedError::Database(sqlx::Error::WorkerCrashed))??;
+    tally.copy_into(connection, &counts, &pairs).await?;
+    Ok((counts, pairs))
+}
+
+/// The counts of `programme` over the streams of `rows` (aggregate id, position and payload,
+/// in stream order), each folded.
+fn count_streams(rows: &[sqlx::postgres::PgRow], programme: &str) -> Result<Tally, FeedError> {
     let mut tally = Tally::new();
-    for (id, (position, events)) in streams {
+    for (id, (position, events)) in beneficiaries::group_streams(rows)? {
         let beneficiary_id = Uuid::parse_str(&id).map_err(|_| FeedError::Undecodable {
             position,
             reason: format!("beneficiary stream id {id:?} is not a UUID"),
@@ -562,8 +574,7 @@ async fn as_of_tables(
             tally.add(counted, 1);
         }
     }
-    tally.copy_into(connection, &counts, &pairs).await?;
-    Ok((counts, pairs))
+    Ok(tally)
 }
 
 #[cfg(test)]
